@@ -1,0 +1,81 @@
+"""Run profiles: one setting that picks every notebook's and command's budget.
+
+``SEQ2CODE_PROFILE`` is one of ``ci`` (seconds of training on a small subset, for the test
+suite), ``cpu`` (what the rendered book shows: minutes on a laptop) and ``full`` (the whole
+data, the real result). Without the variable, ``full`` is picked when a CUDA GPU is present
+and ``cpu`` otherwise. Profiles change sizes and epochs, never code paths.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+
+import torch
+
+PROFILE_ENV = "SEQ2CODE_PROFILE"
+
+
+@dataclass(frozen=True)
+class Profile:
+    """The budget of one run profile.
+
+    Attributes:
+        name: ``"ci"``, ``"cpu"`` or ``"full"``.
+        train_size: how many training examples to use (``None``: all 16,000).
+        dev_size: how many dev examples to use for model selection (``None``: all 1,000).
+        test_size: how many test examples to evaluate on (``None``: all 1,805).
+        epochs: training epochs.
+        batch_size: examples per batch.
+        min_freq: minimum count for a token to enter a vocabulary.
+        max_src_len: English tokens kept per description (longer ones are truncated).
+        max_tgt_len: code tokens kept per line, and greedy decoding's length limit.
+    """
+
+    name: str
+    train_size: int | None
+    dev_size: int | None
+    test_size: int | None
+    epochs: int
+    batch_size: int
+    min_freq: int
+    max_src_len: int
+    max_tgt_len: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+PROFILES: dict[str, Profile] = {
+    "ci": Profile("ci", train_size=2000, dev_size=200, test_size=200, epochs=2,
+                  batch_size=64, min_freq=2, max_src_len=60, max_tgt_len=60),
+    "cpu": Profile("cpu", train_size=None, dev_size=None, test_size=None, epochs=8,
+                   batch_size=64, min_freq=3, max_src_len=100, max_tgt_len=100),
+    "full": Profile("full", train_size=None, dev_size=None, test_size=None, epochs=30,
+                    batch_size=64, min_freq=3, max_src_len=100, max_tgt_len=100),
+}
+
+
+def default_profile_name() -> str:
+    """``full`` with a CUDA GPU, ``cpu`` without."""
+    return "full" if torch.cuda.is_available() else "cpu"
+
+
+def get_profile(name: str | None = None) -> Profile:
+    """The profile named ``name``, else ``$SEQ2CODE_PROFILE``, else the default.
+
+    Raises:
+        ValueError: for an unknown name, saying which names exist.
+    """
+    name = name or os.environ.get(PROFILE_ENV) or default_profile_name()
+    name = name.strip().lower()
+    if name not in PROFILES:
+        raise ValueError(
+            f"unknown run profile {name!r}: set {PROFILE_ENV} to one of {', '.join(PROFILES)}"
+        )
+    return PROFILES[name]
+
+
+def default_device() -> torch.device:
+    """The CUDA GPU when there is one, else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
