@@ -1,0 +1,105 @@
+"""The sandbox contains hostile snippets and reports what happened, leaving this process alone."""
+
+import os
+import socket
+
+import pytest
+
+from seq2code.sandbox import OUTPUT_LIMIT, SandboxResult, run
+
+
+def test_normal_snippet_runs_and_returns_its_output():
+    result = run("x = [i * i for i in range(5)]\nprint(sum(x))")
+    assert isinstance(result, SandboxResult)
+    assert result.status == "ok" and result.ok
+    assert result.exception is None
+    assert result.stdout.strip() == "30"
+    assert result.returncode == 0
+
+
+def test_raising_snippet_reports_the_exception_name():
+    result = run("d = {}\nd['missing']")
+    assert result.status == "error"
+    assert result.exception == "KeyError"
+    assert "KeyError" in result.stderr
+
+
+def test_syntax_error_is_an_error():
+    result = run("else :")
+    assert result.status == "error" and result.exception == "SyntaxError"
+
+
+def test_infinite_loop_times_out_and_is_killed():
+    result = run("while True:\n    pass", timeout=1.0)
+    assert result.status == "timeout"
+    assert result.seconds < 5
+
+
+def test_fork_attempts_are_refused():
+    bomb = "import os\nwhile True:\n    os.fork()"
+    result = run(bomb)
+    assert result.status == "error" and result.exception == "PermissionError"
+    for spawn in ("import subprocess\nsubprocess.run(['true'])",
+                  "import os\nos.system('true')",
+                  "import os\nos.execv('/bin/true', ['true'])",
+                  "import _posixsubprocess\n_posixsubprocess.fork_exec()"):
+        result = run(spawn)
+        assert result.exception == "PermissionError", (spawn, result)
+
+
+def test_huge_allocation_is_contained():
+    result = run("x = bytearray(50 * 1024 ** 3)", memory_mb=256)
+    assert result.status in ("error", "killed")
+    if result.status == "error":
+        assert result.exception == "MemoryError"
+
+
+def test_writing_outside_the_folder_is_refused(tmp_path):
+    target = tmp_path / "escaped.txt"
+    result = run(f"open({str(target)!r}, 'w').write('x')")
+    assert result.exception == "PermissionError"
+    assert not target.exists()
+
+
+def test_writing_inside_the_folder_is_allowed_and_thrown_away():
+    result = run("import os\nopen('notes.txt', 'w').write('hi')\nprint(os.getcwd())")
+    assert result.status == "ok"
+    folder = result.stdout.strip()
+    assert not os.path.exists(folder)  # the throwaway folder was deleted
+
+
+def test_opening_a_socket_is_refused():
+    result = run("import socket\ns = socket.socket()\ns.connect(('127.0.0.1', 9))")
+    assert result.status == "error" and result.exception == "PermissionError"
+    # this process can still use its own sockets
+    a, b = socket.socketpair()
+    a.close()
+    b.close()
+
+
+@pytest.mark.parametrize("how", ["import os\nos.remove({p!r})",
+                                 "import shutil\nshutil.rmtree({d!r})",
+                                 "import os\nos.rename({p!r}, 'stolen.txt')"])
+def test_deleting_files_is_refused(tmp_path, how):
+    victim = tmp_path / "keep.txt"
+    victim.write_text("precious")
+    result = run(how.format(p=str(victim), d=str(tmp_path)))
+    assert result.exception == "PermissionError"
+    assert victim.read_text() == "precious"
+
+
+def test_output_is_capped():
+    result = run("print('x' * 10_000_000)")
+    assert result.status == "ok"
+    assert len(result.stdout) == OUTPUT_LIMIT
+
+
+def test_signalling_this_process_is_refused():
+    result = run(f"import os, signal\nos.kill({os.getpid()}, signal.SIGTERM)")
+    assert result.exception == "PermissionError"
+
+
+def test_sys_exit_zero_is_ok_and_nonzero_is_an_error():
+    assert run("import sys\nsys.exit(0)").status == "ok"
+    result = run("import sys\nsys.exit(3)")
+    assert result.status == "error" and result.exception == "SystemExit"
