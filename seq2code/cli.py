@@ -1,0 +1,201 @@
+"""The command line: ``python -m seq2code train / evaluate / generate``.
+
+::
+
+    python -m seq2code train --model rnn --profile ci --out runs/rnn
+    python -m seq2code evaluate runs/rnn --split dev --json
+    python -m seq2code generate runs/rnn "return the length of the list items"
+
+Errors are one line on stderr, ``seq2code: error: ...``, and a non-zero exit status: 2 for
+a wrong command line (unknown model kind, empty description), 1 for a failure while running
+(missing or corrupt checkpoint, missing data). Never a traceback (``SEQ2CODE_DEBUG=1``
+shows one for an unexpected error).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import warnings
+from pathlib import Path
+
+PROG = "seq2code"
+
+
+class UsageError(Exception):
+    """A command line that cannot be run as given (exit status 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line, not the usage block and a line."""
+
+    def error(self, message: str):  # noqa: D401 - argparse's signature
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of ``python -m seq2code``."""
+    parser = _Parser(prog=PROG, description="Sequence-to-sequence models that write a line "
+                     "of Python from an English description.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands.required = True
+
+    train = commands.add_parser("train", help="train a model and write DIR/best.pt, DIR/last.pt")
+    train.add_argument("--model", required=True, metavar="KIND",
+                       help="model kind: rnn, lstm, attention")
+    train.add_argument("--profile", choices=["ci", "cpu", "full"],
+                       help="run profile (default: $SEQ2CODE_PROFILE, else cpu or full)")
+    train.add_argument("--out", required=True, type=Path, metavar="DIR",
+                       help="folder for the checkpoints")
+    train.add_argument("--epochs", type=int, metavar="N", help="override the profile's epochs")
+    train.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (0)")
+    train.add_argument("--resume", action="store_true", help="continue from DIR/last.pt")
+    train.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    evaluate = commands.add_parser("evaluate", help="score a checkpoint on dev or test")
+    evaluate.add_argument("checkpoint", type=Path, metavar="CHECKPOINT",
+                          help="a checkpoint file, or the folder holding best.pt")
+    evaluate.add_argument("--split", choices=["dev", "test"], default="dev")
+    evaluate.add_argument("--beam", type=int, default=1, metavar="K",
+                          help="beam size (only 1, greedy decoding, for now)")
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+    evaluate.add_argument("--model", metavar="KIND",
+                          help="refuse a checkpoint of any other model kind")
+
+    generate = commands.add_parser("generate", help="write the code for a description")
+    generate.add_argument("checkpoint", type=Path, metavar="CHECKPOINT",
+                          help="a checkpoint file, or the folder holding best.pt")
+    generate.add_argument("description", help="an English description, in quotes")
+    generate.add_argument("--model", metavar="KIND",
+                          help="refuse a checkpoint of any other model kind")
+    return parser
+
+
+def resolve_checkpoint(path: Path) -> Path:
+    """``path`` itself, or ``path/best.pt`` for a folder."""
+    return path / "best.pt" if path.is_dir() else path
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from seq2code import experiment, models
+
+    if args.epochs is not None and args.epochs < 1:
+        raise UsageError("--epochs must be at least 1")
+    try:  # check the kind before loading any data
+        models.build_model(args.model, 8, 8)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    train_options = {"epochs": args.epochs} if args.epochs is not None else None
+    trained = experiment.train_model(args.model, args.profile, seed=args.seed,
+                                     use_cache=False, out_dir=args.out, resume=args.resume,
+                                     progress=not args.quiet, train_options=train_options)
+    n_params = sum(p.numel() for p in trained.model.parameters())
+    history = trained.history
+    summary = [f"trained {trained.kind} ({n_params:,} parameters) on profile "
+               f"{trained.config['profile']['name']}"]
+    if history is not None and history.dev_exact_match:
+        best = history.best_epoch
+        summary.append(f"best epoch {best + 1} of {len(history.dev_exact_match)}: dev loss "
+                       f"{history.dev_loss[best]:.3f}, dev exact match "
+                       f"{history.dev_exact_match[best]:.1%}")
+    summary.append(f"checkpoint: {trained.checkpoint_path}")
+    print("\n".join(summary))
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from seq2code import experiment
+
+    if args.beam < 1:
+        raise UsageError("--beam must be at least 1")
+    if args.beam > 1:
+        raise UsageError("beam search is not available yet (it comes with chapter 6): "
+                         "use --beam 1 for greedy decoding")
+    path = resolve_checkpoint(args.checkpoint)
+    trained = experiment.load_trained(path, expected_kind=args.model)
+    profile = trained.config.get("profile") or {}
+    examples = experiment.load_split(args.split, profile.get("name"))
+    report = experiment.evaluate_model(trained, examples)
+    result = {**report.metrics, "split": args.split, "kind": trained.kind,
+              "profile": profile.get("name"), "checkpoint": str(path), "beam": args.beam}
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"{trained.kind} on {args.split} ({result['n']} examples, profile "
+          f"{result['profile']}):")
+    print(f"  exact match            {result['exact_match']:7.1%}")
+    print(f"  canonical exact match  {result['exact_match_canonical']:7.1%}")
+    print(f"  BLEU                   {result['bleu']:7.1f}")
+    print(f"  parses                 {result['parse_rate']:7.1%}")
+    print(f"  token edit distance    {result['edit_distance']:7.2f}")
+    print("  by English length:  " + "  ".join(
+        f"{row['bucket']}: {row['exact_match']:.1%} (n={row['n']})"
+        for row in result["by_length"]))
+    return 0
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from seq2code import experiment
+
+    if not args.description.strip():
+        raise UsageError("the description is empty: give an English description in quotes")
+    trained = experiment.load_trained(resolve_checkpoint(args.checkpoint),
+                                      expected_kind=args.model)
+    try:
+        [code] = experiment.translate(trained, [args.description])
+    except ValueError as exc:  # a description with no tokens at all
+        raise UsageError(str(exc)) from None
+    print(code)
+    return 0
+
+
+_COMMANDS = {"train": _cmd_train, "evaluate": _cmd_evaluate, "generate": _cmd_generate}
+
+
+def _runtime_errors() -> tuple[type[BaseException], ...]:
+    """The expected failures of a run: one line, exit status 1."""
+    from seq2code.checkpoint import CheckpointError
+    from seq2code.data import DataError
+
+    return (CheckpointError, DataError, OSError)
+
+
+def _error(message: str, status: int) -> int:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    return status
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
+    try:
+        args = build_parser().parse_args(argv)
+    except UsageError as exc:
+        return _error(_one_line(exc), 2)
+    except SystemExit as exc:  # --help
+        return int(exc.code or 0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        try:
+            status = _COMMANDS[args.command](args)
+        except UsageError as exc:
+            status = _error(_one_line(exc), 2)
+        except KeyboardInterrupt:
+            status = _error("interrupted", 130)
+        except Exception as exc:  # noqa: BLE001 - the public face shows one line, not a traceback
+            if isinstance(exc, _runtime_errors()):
+                status = _error(_one_line(exc), 1)
+            elif os.environ.get("SEQ2CODE_DEBUG"):
+                raise
+            else:
+                status = _error(f"unexpected {type(exc).__name__}: {_one_line(exc)} "
+                                "(set SEQ2CODE_DEBUG=1 to see the traceback)", 1)
+    for warning in caught:
+        if issubclass(warning.category, UserWarning):
+            print(f"{PROG}: warning: {_one_line(warning.message)}", file=sys.stderr)
+    return status

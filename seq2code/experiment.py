@@ -1,0 +1,356 @@
+"""The glue that the chapters and the command line call: data, training with the model cache,
+translation and evaluation.
+
+A chapter needs four lines::
+
+    data = prepare_data()                       # the profile's cut of Django, vocabularies
+    trained = train_model("rnn", data=data)     # trained once, then read from the cache
+    report = evaluate_model(trained, data.dev)  # metrics and per-example predictions
+    translate(trained, ["return the value of x"])
+
+Trained models are cached on disk (:mod:`seq2code.cache`) under a key of their whole
+configuration (kind, model options, training configuration, profile, data digest, seed), so
+that a later chapter reuses an earlier chapter's model instead of training it again.
+
+The models are trained on raw code tokens; canonical exact match (string literals that the
+English names put behind placeholders) is computed at evaluation time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from seq2code import cache, checkpoint, decoding, models, training
+from seq2code.batching import Pair, encode_pairs, pad
+from seq2code.data import Example, load_django
+from seq2code.metrics import evaluate_predictions
+from seq2code.profiles import Profile, default_device, get_profile
+from seq2code.tokens import tokenize_code, tokenize_nl, untokenize_code
+from seq2code.vocab import Vocab
+
+SPLITS = ("train", "dev", "test")
+
+
+def resolve_profile(profile: Profile | str | None) -> Profile:
+    """A :class:`Profile` from a profile, a profile name, or ``None`` (``$SEQ2CODE_PROFILE``)."""
+    return profile if isinstance(profile, Profile) else get_profile(profile)
+
+
+def cut_splits(splits: dict[str, list[Example]], profile: Profile) -> dict[str, list[Example]]:
+    """The first ``profile.<split>_size`` examples of each split (all of it for ``None``)."""
+    sizes = {"train": profile.train_size, "dev": profile.dev_size, "test": profile.test_size}
+    return {name: list(splits[name][: sizes[name]]) for name in SPLITS}
+
+
+def load_split(split: str, profile: Profile | str | None = None,
+               data_dir: str | Path | None = None) -> list[Example]:
+    """One split of Django, cut to the profile's size (for evaluation without retraining)."""
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}: choose one of {', '.join(SPLITS)}")
+    return cut_splits(load_django(data_dir), resolve_profile(profile))[split]
+
+
+@dataclass
+class Data:
+    """A profile's cut of Django, tokenised, with vocabularies and encoded pairs.
+
+    Attributes:
+        profile: the run profile that fixed the sizes.
+        train, dev, test: the examples, the first N of each split.
+        nl_tokens: per split, the English token lists (:func:`tokenize_nl`).
+        code_tokens: per split, the code token lists (:func:`tokenize_code`).
+        src_vocab: English vocabulary, built on the cut train split with ``profile.min_freq``.
+        tgt_vocab: code vocabulary, built the same way.
+        pairs: per split, the encoded ``(source ids, <sos> target ids <eos>)`` pairs, cut to
+            the profile's ``max_src_len`` / ``max_tgt_len``.
+    """
+
+    profile: Profile
+    train: list[Example]
+    dev: list[Example]
+    test: list[Example]
+    nl_tokens: dict[str, list[list[str]]]
+    code_tokens: dict[str, list[list[str]]]
+    src_vocab: Vocab
+    tgt_vocab: Vocab
+    pairs: dict[str, list[Pair]]
+    _digest: str | None = field(default=None, repr=False)
+
+    def split(self, name: str) -> list[Example]:
+        """The examples of split ``name``."""
+        if name not in SPLITS:
+            raise ValueError(f"unknown split {name!r}: choose one of {', '.join(SPLITS)}")
+        return getattr(self, name)
+
+    def digest(self) -> str:
+        """SHA-256 of every token list and both vocabularies: changes when the data, its cut
+        or the tokenisation change (part of the model cache's key)."""
+        if self._digest is None:
+            content = json.dumps([self.nl_tokens, self.code_tokens, self.src_vocab.itos,
+                                  self.tgt_vocab.itos], sort_keys=True)
+            self._digest = hashlib.sha256(content.encode("utf-8")).hexdigest()
+        return self._digest
+
+    def info(self) -> dict:
+        """Sizes and digest, as stored in checkpoints and cache keys."""
+        return {"sizes": {name: len(self.split(name)) for name in SPLITS},
+                "src_vocab_size": len(self.src_vocab), "tgt_vocab_size": len(self.tgt_vocab),
+                "digest": self.digest()}
+
+
+def prepare_data(profile: Profile | str | None = None,
+                 data_dir: str | Path | None = None) -> Data:
+    """Load Django, cut it to the profile, tokenise, build vocabularies and encode.
+
+    Args:
+        profile: a :class:`Profile`, its name, or ``None`` for ``$SEQ2CODE_PROFILE``.
+        data_dir: a folder holding ``all.anno`` and ``all.code`` (default: ``$SEQ2CODE_DATA``
+            or the download cache).
+
+    Raises:
+        seq2code.data.DataError: when the data cannot be found or fails its checks.
+    """
+    profile = resolve_profile(profile)
+    splits = cut_splits(load_django(data_dir), profile)
+    nl_tokens = {name: [tokenize_nl(ex.nl) for ex in splits[name]] for name in SPLITS}
+    code_tokens = {name: [tokenize_code(ex.code) for ex in splits[name]] for name in SPLITS}
+    src_vocab = Vocab.build(nl_tokens["train"], min_freq=profile.min_freq)
+    tgt_vocab = Vocab.build(code_tokens["train"], min_freq=profile.min_freq)
+    pairs = {name: encode_pairs(nl_tokens[name], code_tokens[name], src_vocab, tgt_vocab,
+                                profile.max_src_len, profile.max_tgt_len)
+             for name in SPLITS}
+    return Data(profile, splits["train"], splits["dev"], splits["test"], nl_tokens,
+                code_tokens, src_vocab, tgt_vocab, pairs)
+
+
+@dataclass
+class Trained:
+    """A trained model with everything needed to use it again.
+
+    Attributes:
+        model: the :class:`seq2code.models.base.Seq2Seq`, in eval mode, best-on-dev weights.
+        src_vocab, tgt_vocab: its vocabularies.
+        history: the :class:`seq2code.training.History` of its training (the plots read it).
+        checkpoint_path: the ``best.pt`` (or cache file) it was loaded from or saved to.
+        config: ``kind``, ``model_config``, ``train_config``, ``profile``, ``data``, ``seed``.
+        from_cache: True when it was read from the model cache instead of trained.
+    """
+
+    model: torch.nn.Module
+    src_vocab: Vocab
+    tgt_vocab: Vocab
+    history: training.History | None
+    checkpoint_path: Path | None
+    config: dict
+    from_cache: bool = False
+
+    @property
+    def kind(self) -> str:
+        return self.config["kind"]
+
+    @property
+    def max_src_len(self) -> int | None:
+        return (self.config.get("profile") or {}).get("max_src_len")
+
+    @property
+    def max_tgt_len(self) -> int:
+        return (self.config.get("profile") or {}).get("max_tgt_len") or 100
+
+
+def make_train_config(profile: Profile, seed: int = 0,
+                      train_options: dict | None = None) -> training.TrainConfig:
+    """The profile's :class:`~seq2code.training.TrainConfig` (epochs, batch size, decoding
+    length), with ``train_options`` overriding any field."""
+    options = {"epochs": profile.epochs, "batch_size": profile.batch_size, "seed": seed,
+               "max_decode_len": profile.max_tgt_len}
+    options.update(train_options or {})
+    return training.TrainConfig(**options)
+
+
+def train_model(kind: str, profile: Profile | str | None = None, *, data: Data | None = None,
+                seed: int = 0, use_cache: bool = True, progress: bool = True,
+                train_options: dict | None = None, out_dir: str | Path | None = None,
+                resume: bool = False, device: torch.device | str | None = None,
+                **model_options) -> Trained:
+    """Train a model of ``kind`` on the profile's data, or read it from the model cache.
+
+    Args:
+        kind: ``"rnn"``, ``"lstm"``, ``"attention"`` (see :func:`seq2code.models.build_model`).
+        profile: the run profile (default ``$SEQ2CODE_PROFILE``); ignored when ``data`` is given.
+        data: prepared data (default: :func:`prepare_data` of the profile).
+        seed: seeds the weights and the training order.
+        use_cache: read a model trained with the same configuration from the cache, or put
+            the new one there. An interrupted training resumes from its last epoch.
+        progress: show progress bars.
+        train_options: fields of :class:`~seq2code.training.TrainConfig` that override the
+            profile's (``{"epochs": 3, "teacher_forcing": 1.0}``).
+        out_dir: train into this folder (``best.pt`` and ``last.pt``) instead of the cache.
+        resume: with ``out_dir``, continue from ``out_dir/last.pt`` if it exists.
+        device: where to train (default: the GPU if there is one).
+        **model_options: passed to :func:`~seq2code.models.build_model` (``emb_dim``, ...).
+
+    Returns:
+        A :class:`Trained` holding the model with its best-on-dev weights.
+    """
+    data = data if data is not None else prepare_data(profile)
+    profile = data.profile
+    config = make_train_config(profile, seed, train_options)
+    key = {"kind": kind, "model_options": model_options, "train_config": config.to_dict(),
+           "profile": profile.to_dict(), "data": data.info(), "seed": seed}
+
+    def run(checkpoint_dir: Path, resume_run: bool) -> None:
+        torch.manual_seed(seed)
+        model = models.build_model(kind, len(data.src_vocab), len(data.tgt_vocab),
+                                   **model_options)
+        extra = {"src_vocab": data.src_vocab.to_dict(), "tgt_vocab": data.tgt_vocab.to_dict(),
+                 "profile": profile.to_dict(), "data": data.info(), "seed": seed,
+                 "model_options": model_options}
+        training.train(model, data.pairs["train"], data.pairs["dev"], config, device=device,
+                       checkpoint_dir=checkpoint_dir, checkpoint_extra=extra,
+                       resume=resume_run, progress=progress)
+
+    if out_dir is not None or not use_cache:
+        if out_dir is None:
+            raise ValueError("use_cache=False needs an out_dir to write the checkpoints to")
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        run(out_dir, resume)
+        return load_trained(out_dir / "best.pt", device=device)
+
+    created = False
+
+    def create(path: Path) -> None:
+        nonlocal created
+        # The run folder survives an interruption: the next call resumes from its last.pt.
+        run_dir = path.parent / f"{path.name}.run"
+        run_dir.mkdir(parents=True, exist_ok=True)
+        run(run_dir, resume_run=True)
+        shutil.copyfile(run_dir / "best.pt", path)
+        shutil.rmtree(run_dir, ignore_errors=True)
+        created = True
+
+    path = cache.get_or_create(kind, key, create)
+    trained = load_trained(path, device=device)
+    trained.from_cache = not created
+    return trained
+
+
+def load_trained(checkpoint_path: str | Path, expected_kind: str | None = None,
+                 device: torch.device | str | None = None) -> Trained:
+    """Read a checkpoint (``best.pt``, ``last.pt`` or a cache file) into a :class:`Trained`.
+
+    Raises:
+        seq2code.checkpoint.CheckpointError: missing, corrupt, not seq2code's, wrong kind.
+    """
+    checkpoint_path = Path(checkpoint_path)
+    payload = checkpoint.load_checkpoint(checkpoint_path, expected_kind=expected_kind)
+    model, src_vocab, tgt_vocab = checkpoint.model_from_checkpoint(payload)
+    model.to(device if device is not None else default_device()).eval()
+    history = training.History.from_dict(payload["history"]) if payload.get("history") else None
+    config = {"kind": payload["kind"], "model_config": payload["model_config"],
+              "train_config": payload.get("train_config"), "profile": payload.get("profile"),
+              "data": payload.get("data"), "seed": payload.get("seed")}
+    return Trained(model, src_vocab, tgt_vocab, history, checkpoint_path, config)
+
+
+def _device_of(model: torch.nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+@torch.no_grad()
+def _decode(trained: Trained, sources: Sequence[list[str]], max_len: int,
+            batch_size: int = 128) -> list[list[str]]:
+    """Greedy-decode English token lists (each non-empty, already cut) into code tokens."""
+    device = _device_of(trained.model)
+    trained.model.eval()
+    out: list[list[str]] = []
+    for start in range(0, len(sources), batch_size):
+        chunk = sources[start:start + batch_size]
+        src, src_lens = pad([trained.src_vocab.encode(tokens) for tokens in chunk])
+        # src: [B, S] token ids x; src_lens: [B]
+        result = decoding.greedy_decode(trained.model, src.to(device), src_lens.to(device),
+                                        max_len)
+        out.extend(trained.tgt_vocab.decode(ids) for ids in result.tokens)
+    return out
+
+
+def _cut_source(tokens: list[str], max_src_len: int | None) -> list[str]:
+    return tokens[:max_src_len] if max_src_len else tokens
+
+
+def translate(trained: Trained, texts: Sequence[str], max_len: int | None = None) -> list[str]:
+    """Generate one line of Python for each English description.
+
+    Descriptions longer than the model's ``max_src_len`` tokens keep their first
+    ``max_src_len`` tokens, with a warning that says so.
+
+    Raises:
+        ValueError: for a description with no tokens (empty or whitespace only).
+    """
+    if isinstance(texts, str):
+        raise TypeError("translate() takes a list of descriptions, not one string")
+    sources = []
+    for i, text in enumerate(texts):
+        tokens = tokenize_nl(text)
+        if not tokens:
+            raise ValueError(f"description {i} is empty: give an English description")
+        limit = trained.max_src_len
+        if limit and len(tokens) > limit:
+            warnings.warn(f"description {i} has {len(tokens)} tokens: truncated to the first "
+                          f"{limit} (the model's maximum input length)", stacklevel=2)
+        sources.append(_cut_source(tokens, limit))
+    if not sources:
+        return []
+    return [untokenize_code(code) for code in
+            _decode(trained, sources, max_len or trained.max_tgt_len)]
+
+
+@dataclass
+class Report:
+    """The evaluation of a model on a list of examples.
+
+    Attributes:
+        metrics: :func:`seq2code.metrics.evaluate_predictions` (``exact_match``,
+            ``exact_match_canonical``, ``bleu``, ``parse_rate``, ``edit_distance``, ``n``,
+            ``by_length``).
+        predictions: one dict per example: ``index`` (line number in Django), ``nl``,
+            ``reference``, ``prediction`` (code strings) and ``exact`` (raw token match).
+    """
+
+    metrics: dict
+    predictions: list[dict]
+
+    def samples(self, k: int = 5, *, exact: bool | None = None) -> list[dict]:
+        """The first ``k`` predictions (only right or only wrong ones with ``exact``)."""
+        rows = [p for p in self.predictions if exact is None or p["exact"] == exact]
+        return rows[:k]
+
+
+def evaluate_model(trained: Trained, examples: Sequence[Example], *,
+                   batch_size: int = 128) -> Report:
+    """Greedy-decode every example and score the predictions with the course's metrics.
+
+    Over-long English inputs are cut to the model's ``max_src_len`` (as in training); the
+    references are scored whole. An example whose English has no tokens predicts nothing.
+    """
+    nl_tokens = [tokenize_nl(ex.nl) for ex in examples]
+    ref_tokens = [tokenize_code(ex.code) for ex in examples]
+    nonempty = [i for i, tokens in enumerate(nl_tokens) if tokens]
+    decoded = _decode(trained, [_cut_source(nl_tokens[i], trained.max_src_len) for i in nonempty],
+                      trained.max_tgt_len, batch_size)
+    hyp_tokens: list[list[str]] = [[] for _ in examples]
+    for i, tokens in zip(nonempty, decoded, strict=True):
+        hyp_tokens[i] = tokens
+    metrics = evaluate_predictions(hyp_tokens, ref_tokens, nl_tokens)
+    predictions = [{"index": ex.index, "nl": ex.nl, "reference": ex.code.strip(),
+                    "prediction": untokenize_code(hyp), "exact": hyp == ref}
+                   for ex, hyp, ref in zip(examples, hyp_tokens, ref_tokens, strict=True)]
+    return Report(metrics, predictions)

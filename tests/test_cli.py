@@ -1,0 +1,156 @@
+"""The command line: train, evaluate --json, generate, and its one-line errors."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from seq2code.cli import main
+
+SHARED_DATA = Path("/work/shared/datasets/django")
+METRIC_KEYS = {"exact_match", "exact_match_canonical", "bleu", "parse_rate", "n",
+               "edit_distance", "split", "kind", "profile"}
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    """The environment of these tests: ci profile, a private model cache, the shared data."""
+    values = {"SEQ2CODE_PROFILE": "ci",
+              "SEQ2CODE_CACHE": str(tmp_path_factory.mktemp("cache"))}
+    if not os.environ.get("SEQ2CODE_DATA") and SHARED_DATA.exists():
+        values["SEQ2CODE_DATA"] = str(SHARED_DATA)
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    yield dict(os.environ)
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture(scope="module")
+def run_dir(env, tmp_path_factory):
+    """A ci-profile RNN trained for one epoch through ``main``."""
+    out = tmp_path_factory.mktemp("rnn")
+    assert main(["train", "--model", "rnn", "--profile", "ci", "--out", str(out),
+                 "--epochs", "1", "--quiet"]) == 0
+    return out
+
+
+def _one_error_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("seq2code: error: ")
+    assert "Traceback" not in err
+    return lines[0]
+
+
+def test_train_writes_best_and_last(run_dir, capsys):
+    assert (run_dir / "best.pt").exists() and (run_dir / "last.pt").exists()
+
+
+def test_evaluate_json_in_a_subprocess(run_dir, env):
+    proc = subprocess.run([sys.executable, "-m", "seq2code", "evaluate", str(run_dir),
+                           "--split", "dev", "--json"],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert METRIC_KEYS <= set(result)
+    assert result["n"] == 200 and result["split"] == "dev"
+    assert result["kind"] == "rnn" and result["profile"] == "ci"
+    assert 0.0 <= result["exact_match"] <= result["exact_match_canonical"] + 1e-9 <= 1.0 + 1e-9
+
+
+def test_evaluate_readable_table(run_dir, capsys):
+    assert main(["evaluate", str(run_dir / "best.pt"), "--split", "test"]) == 0
+    out = capsys.readouterr().out
+    assert "canonical exact match" in out and "BLEU" in out
+
+
+def test_generate_prints_code(run_dir, capsys):
+    from seq2code import experiment
+
+    description = "return the value of x ."
+    assert main(["generate", str(run_dir), description]) == 0
+    out = capsys.readouterr().out
+    trained = experiment.load_trained(run_dir / "best.pt")
+    assert out == experiment.translate(trained, [description])[0] + "\n"
+
+
+def test_generate_truncates_a_very_long_description_with_a_warning(run_dir, capsys):
+    assert main(["generate", str(run_dir), "x" + " word" * 20_000]) == 0
+    err = capsys.readouterr().err
+    warnings = [line for line in err.splitlines() if line.strip()]
+    assert len(warnings) == 1 and warnings[0].startswith("seq2code: warning: ")
+    assert "truncated" in warnings[0]
+
+
+@pytest.mark.parametrize("description", ["", "   \t  "])
+def test_generate_refuses_an_empty_description(run_dir, capsys, description):
+    assert main(["generate", str(run_dir), description]) == 2
+    assert "description is empty" in _one_error_line(capsys.readouterr().err)
+
+
+def test_missing_checkpoint(tmp_path, env, capsys):
+    assert main(["evaluate", str(tmp_path / "nowhere.pt"), "--json"]) == 1
+    _one_error_line(capsys.readouterr().err)
+    assert main(["generate", str(tmp_path), "return x"]) == 1  # a folder without best.pt
+    _one_error_line(capsys.readouterr().err)
+
+
+def test_missing_checkpoint_in_a_subprocess(tmp_path, env):
+    proc = subprocess.run([sys.executable, "-m", "seq2code", "generate",
+                           str(tmp_path / "missing.pt"), "return x"],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 1
+    _one_error_line(proc.stderr)
+
+
+def test_corrupt_checkpoint(run_dir, tmp_path, capsys):
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"this is not a checkpoint at all")
+    assert main(["evaluate", str(garbage), "--json"]) == 1
+    _one_error_line(capsys.readouterr().err)
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes((run_dir / "best.pt").read_bytes()[:1000])
+    assert main(["generate", str(truncated), "return x"]) == 1
+    _one_error_line(capsys.readouterr().err)
+
+
+def test_checkpoint_of_the_wrong_kind(run_dir, capsys):
+    assert main(["evaluate", str(run_dir), "--model", "lstm", "--json"]) == 1
+    line = _one_error_line(capsys.readouterr().err)
+    assert "lstm" in line and "rnn" in line
+
+
+def test_unknown_model_kind(tmp_path, env, capsys):
+    assert main(["train", "--model", "gpt9", "--out", str(tmp_path / "x")]) == 2
+    assert "gpt9" in _one_error_line(capsys.readouterr().err)
+    assert not (tmp_path / "x").exists()
+
+
+def test_beam_search_is_refused_for_now(run_dir, capsys):
+    assert main(["evaluate", str(run_dir), "--beam", "5", "--json"]) == 2
+    assert "beam" in _one_error_line(capsys.readouterr().err)
+    assert capsys.readouterr().out == ""
+
+
+def test_missing_data(run_dir, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("SEQ2CODE_DATA", str(tmp_path / "no-data-here"))
+    assert main(["evaluate", str(run_dir), "--json"]) == 1
+    _one_error_line(capsys.readouterr().err)
+
+
+def test_usage_errors_are_one_line(capsys):
+    assert main([]) == 2
+    _one_error_line(capsys.readouterr().err)
+    assert main(["evaluate"]) == 2
+    _one_error_line(capsys.readouterr().err)
+    assert main(["bench"]) == 2  # a later chapter's command, not there yet
+    _one_error_line(capsys.readouterr().err)
+    assert main(["train", "--model", "rnn", "--out", "x", "--epochs", "zero"]) == 2
+    _one_error_line(capsys.readouterr().err)

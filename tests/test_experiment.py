@@ -1,0 +1,115 @@
+"""The experiment glue: data preparation, the model cache, translation and evaluation."""
+
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+from seq2code import experiment
+from seq2code.profiles import get_profile
+
+SHARED_DATA = Path("/work/shared/datasets/django")
+# A profile even smaller than ci, so that a test trains in a few seconds.
+TINY = replace(get_profile("ci"), name="tiny", train_size=300, dev_size=40, test_size=40,
+               epochs=1, batch_size=32, min_freq=1, max_src_len=30, max_tgt_len=30)
+SMALL_MODEL = {"emb_dim": 16, "hidden_dim": 32}
+
+
+@pytest.fixture(autouse=True)
+def _environment(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("SEQ2CODE_CACHE", str(tmp_path_factory.getbasetemp() / "model-cache"))
+    if not os.environ.get("SEQ2CODE_DATA") and SHARED_DATA.exists():
+        monkeypatch.setenv("SEQ2CODE_DATA", str(SHARED_DATA))
+    torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def data():
+    if not os.environ.get("SEQ2CODE_DATA") and SHARED_DATA.exists():
+        return experiment.prepare_data(TINY, data_dir=SHARED_DATA)
+    return experiment.prepare_data(TINY)
+
+
+@pytest.fixture(scope="module")
+def trained(data, tmp_path_factory):
+    return experiment.train_model("rnn", data=data, use_cache=False, progress=False,
+                                  out_dir=tmp_path_factory.mktemp("run"), **SMALL_MODEL)
+
+
+def test_prepare_data_cuts_each_split_to_the_profile(data):
+    assert [len(data.train), len(data.dev), len(data.test)] == [300, 40, 40]
+    assert data.train[0].index == 0 and data.dev[0].index == 16000
+    assert data.test[0].index == 17000
+    assert len(data.pairs["train"]) == 300
+    for split in ("train", "dev", "test"):
+        assert len(data.nl_tokens[split]) == len(data.code_tokens[split]) == len(data.split(split))
+    # vocabularies come from the cut train split only
+    train_code = {tok for tokens in data.code_tokens["train"] for tok in tokens}
+    assert set(data.tgt_vocab.itos[4:]) <= train_code
+    # lengths are cut to the profile's maxima (+ <sos> and <eos> on the target side)
+    assert max(len(src) for src, _ in data.pairs["train"]) <= TINY.max_src_len
+    assert max(len(tgt) for _, tgt in data.pairs["train"]) <= TINY.max_tgt_len + 2
+
+
+def test_prepare_data_is_deterministic(data):
+    again = experiment.prepare_data(TINY, data_dir=os.environ.get("SEQ2CODE_DATA"))
+    assert again.digest() == data.digest()
+    assert again.src_vocab == data.src_vocab and again.pairs == data.pairs
+
+
+def test_second_train_model_call_is_a_cache_hit(data, monkeypatch):
+    first = experiment.train_model("rnn", data=data, progress=False, **SMALL_MODEL)
+    assert not first.from_cache
+    assert first.checkpoint_path is not None and first.checkpoint_path.exists()
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a cache hit must not train")
+
+    monkeypatch.setattr(experiment.training, "train", no_training)
+    second = experiment.train_model("rnn", data=data, progress=False, **SMALL_MODEL)
+    assert second.from_cache
+    assert second.checkpoint_path == first.checkpoint_path
+    for a, b in zip(first.model.state_dict().values(), second.model.state_dict().values(),
+                    strict=True):
+        torch.testing.assert_close(a, b)
+    # another seed is another configuration: no hit, so it would have to train
+    with pytest.raises(AssertionError, match="must not train"):
+        experiment.train_model("rnn", data=data, seed=1, progress=False, **SMALL_MODEL)
+
+
+def test_evaluate_model_returns_every_metric_and_the_predictions(trained, data):
+    report = experiment.evaluate_model(trained, data.dev, batch_size=16)
+    for key in ("exact_match", "exact_match_canonical", "bleu", "parse_rate",
+                "edit_distance", "n", "by_length"):
+        assert key in report.metrics
+    assert report.metrics["n"] == len(data.dev)
+    assert sum(row["n"] for row in report.metrics["by_length"]) == len(data.dev)
+    assert len(report.predictions) == len(data.dev)
+    first = report.predictions[0]
+    assert set(first) == {"index", "nl", "reference", "prediction", "exact"}
+    assert first["index"] == 16000
+    assert len(report.samples(3)) == 3
+
+
+def test_translate_and_a_reloaded_checkpoint_agree(trained):
+    texts = ["return the value of x.", "call the function foo with an argument bar."]
+    codes = experiment.translate(trained, texts)
+    assert len(codes) == 2 and all(isinstance(c, str) for c in codes)
+    reloaded = experiment.load_trained(trained.checkpoint_path)
+    assert experiment.translate(reloaded, texts) == codes
+    assert reloaded.kind == "rnn"
+
+
+def test_translate_truncates_long_input_with_a_warning(trained):
+    with pytest.warns(UserWarning, match="truncated"):
+        [code] = experiment.translate(trained, ["word " * 5000])
+    assert isinstance(code, str)
+
+
+def test_translate_refuses_an_empty_description(trained):
+    with pytest.raises(ValueError, match="empty"):
+        experiment.translate(trained, ["   "])
+    with pytest.raises(TypeError):
+        experiment.translate(trained, "not a list")
