@@ -116,7 +116,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     path = resolve_checkpoint(args.checkpoint)
     trained = experiment.load_trained(path, expected_kind=args.model)
     profile = trained.config.get("profile") or {}
-    examples = experiment.load_split(args.split, profile.get("name"))
+    examples = experiment.load_split(args.split, profile or None)
     report = experiment.evaluate_model(trained, examples)
     result = {**report.metrics, "split": args.split, "kind": trained.kind,
               "profile": profile.get("name"), "checkpoint": str(path), "beam": args.beam}

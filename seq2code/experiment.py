@@ -39,9 +39,14 @@ from seq2code.vocab import Vocab
 SPLITS = ("train", "dev", "test")
 
 
-def resolve_profile(profile: Profile | str | None) -> Profile:
-    """A :class:`Profile` from a profile, a profile name, or ``None`` (``$SEQ2CODE_PROFILE``)."""
-    return profile if isinstance(profile, Profile) else get_profile(profile)
+def resolve_profile(profile: Profile | dict | str | None) -> Profile:
+    """A :class:`Profile` from a profile, its ``to_dict()`` (as a checkpoint stores it), a
+    profile name, or ``None`` (``$SEQ2CODE_PROFILE``)."""
+    if isinstance(profile, Profile):
+        return profile
+    if isinstance(profile, dict):
+        return Profile(**profile)
+    return get_profile(profile)
 
 
 def cut_splits(splits: dict[str, list[Example]], profile: Profile) -> dict[str, list[Example]]:
@@ -50,7 +55,7 @@ def cut_splits(splits: dict[str, list[Example]], profile: Profile) -> dict[str, 
     return {name: list(splits[name][: sizes[name]]) for name in SPLITS}
 
 
-def load_split(split: str, profile: Profile | str | None = None,
+def load_split(split: str, profile: Profile | dict | str | None = None,
                data_dir: str | Path | None = None) -> list[Example]:
     """One split of Django, cut to the profile's size (for evaluation without retraining)."""
     if split not in SPLITS:
@@ -106,7 +111,7 @@ class Data:
                 "digest": self.digest()}
 
 
-def prepare_data(profile: Profile | str | None = None,
+def prepare_data(profile: Profile | dict | str | None = None,
                  data_dir: str | Path | None = None) -> Data:
     """Load Django, cut it to the profile, tokenise, build vocabularies and encode.
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ast
 import re
+import warnings
 from collections.abc import Sequence
 
 import sacrebleu
@@ -132,7 +133,9 @@ def complete_statement(code: str) -> str:
 def parses(code: str) -> bool:
     """Whether ``ast.parse`` accepts ``code`` after :func:`complete_statement`."""
     try:
-        ast.parse(complete_statement(code))
+        with warnings.catch_warnings():  # e.g. "invalid escape sequence" in old Django strings
+            warnings.simplefilter("ignore")
+            ast.parse(complete_statement(code))
     except (SyntaxError, ValueError):  # ValueError: a null byte in the source
         return False
     return True

@@ -103,3 +103,14 @@ def test_sys_exit_zero_is_ok_and_nonzero_is_an_error():
     assert run("import sys\nsys.exit(0)").status == "ok"
     result = run("import sys\nsys.exit(3)")
     assert result.status == "error" and result.exception == "SystemExit"
+
+
+def test_a_crash_by_signal_is_reported_as_killed():
+    result = run("import os\nos.abort()")
+    assert result.status == "killed" and result.returncode < 0
+
+
+def test_file_size_is_limited_inside_the_folder():
+    result = run("open('big', 'wb').write(b'x' * (64 * 1024 * 1024))", memory_mb=512)
+    assert result.status == "error" and result.exception == "OSError"
+    assert "File too large" in result.stderr
