@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import warnings
 from collections.abc import Sequence
@@ -238,7 +239,9 @@ def train_model(kind: str, profile: Profile | str | None = None, *, data: Data |
         run_dir = path.parent / f"{path.name}.run"
         run_dir.mkdir(parents=True, exist_ok=True)
         run(run_dir, resume_run=True)
-        shutil.copyfile(run_dir / "best.pt", path)
+        partial = path.parent / f"{path.name}.partial"
+        shutil.copyfile(run_dir / "best.pt", partial)
+        os.replace(partial, path)  # atomic: the cache never holds a half-written file
         shutil.rmtree(run_dir, ignore_errors=True)
         created = True
 
