@@ -1,0 +1,106 @@
+"""show_source: the library's code as the book shows it, with the file's own line numbers."""
+
+import inspect
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import seq2code
+from seq2code import show
+from seq2code.show import show_source, source_view
+from seq2code.vocab import Vocab
+
+VOCAB_FILE = Path(inspect.getsourcefile(Vocab))
+
+
+def file_lines(first: int, last: int) -> list[str]:
+    return VOCAB_FILE.read_text().splitlines()[first - 1:last]
+
+
+def test_caption_names_the_package_file_and_its_lines():
+    view = source_view(Vocab.encode)
+    assert view.path == "seq2code/vocab.py"
+    assert file_lines(view.first, view.first)[0].strip().startswith("def encode(")
+    assert view.caption == f"seq2code/vocab.py, lines {view.first}-{view.last}"
+
+
+def test_code_is_the_file_text_dedented():
+    view = source_view(Vocab.encode)
+    original = file_lines(view.first, view.last)
+    assert original[0].startswith("    def encode(")  # a method, indented in its class
+    assert view.code.splitlines() == [line[4:] for line in original]
+    assert view.code.startswith("def encode(")
+
+
+def test_a_class_and_a_module_can_be_shown():
+    view = source_view(Vocab)
+    assert view.code.startswith("class Vocab")
+    assert view.qualname == "Vocab"
+    module_view = source_view(show)
+    assert module_view.first == 1
+    assert module_view.path == "seq2code/show.py"
+    assert module_view.last == len(Path(show.__file__).read_text().splitlines())
+
+
+def test_lines_selects_part_of_the_object():
+    whole = source_view(Vocab.encode)
+    part = source_view(Vocab.encode, lines=(2, 3))
+    assert part.code == textwrap.dedent("\n".join(file_lines(whole.first + 1, whole.first + 2)))
+    assert (part.first, part.last) == (whole.first + 1, whole.first + 2)
+    assert part.caption.endswith(f"lines {whole.first + 1}-{whole.first + 2}")
+    one = source_view(Vocab.encode, lines=(1, 1))
+    assert one.caption.endswith(f"line {whole.first}")
+
+
+@pytest.mark.parametrize("lines", [(0, 2), (3, 2), (1, 10_000)])
+def test_lines_outside_the_object_are_refused(lines):
+    with pytest.raises(ValueError, match="outside"):
+        source_view(Vocab.encode, lines=lines)
+
+
+def test_objects_without_a_file_are_refused():
+    with pytest.raises(TypeError, match="no source file"):
+        source_view(len)
+    namespace = {}
+    exec("def typed_in_a_cell():\n    return 1\n", namespace)
+    with pytest.raises(TypeError, match="no source file"):
+        source_view(namespace["typed_in_a_cell"])
+
+
+def test_html_has_highlighting_file_line_numbers_and_escaped_code():
+    view = source_view(Vocab.__contains__)
+    page = view._repr_html_()
+    assert "seq2code/vocab.py" in page
+    assert "style=" in page and "<span" in page  # Pygments, inline styles (no stylesheet)
+    assert f">{view.first}<" in page or f"{view.first} " in page
+    assert "__contains__" in page
+    assert "->" not in page  # ">" escaped as &gt;
+    assert "-&gt;" in page
+
+
+def test_markdown_is_a_python_code_block_that_survives_backticks():
+    view = show.SourceView(code='s = "```"', path="m.py", first=3, last=3, qualname="s")
+    text = view._repr_markdown_()
+    assert "`m.py, line 3`" in text
+    assert "\n````python\n" in text and text.rstrip().endswith("````")
+    plain = source_view(Vocab.encode)._repr_markdown_()
+    assert "```python\ndef encode(" in plain
+
+
+def test_show_source_prints_outside_ipython(capsys):
+    show_source(Vocab.decode)
+    out = capsys.readouterr().out
+    assert out.startswith("# seq2code/vocab.py, lines ")
+    assert "def decode(" in out
+
+
+def test_show_source_displays_rich_output_in_ipython(monkeypatch):
+    import IPython
+    import IPython.display
+
+    shown = []
+    monkeypatch.setattr(IPython, "get_ipython", lambda: object())
+    monkeypatch.setattr(IPython.display, "display", shown.append)
+    assert show_source(seq2code.vocab.Vocab.decode) is None
+    assert len(shown) == 1 and isinstance(shown[0], show.SourceView)
