@@ -142,6 +142,27 @@ def needs_fallback(line: str) -> bool:
     return False
 
 
+TOKEN_KINDS = ("name", "keyword", "string", "number", "operator")
+
+
+def code_token_kind(token: str) -> str:
+    """The class of a code token: ``"name"``, ``"keyword"``, ``"string"``, ``"number"`` or
+    ``"operator"`` (punctuation included). ``True``, ``False`` and ``None`` are keywords.
+
+    >>> [code_token_kind(t) for t in ["self", "if", "u'x'", "1.5", "+="]]
+    ['name', 'keyword', 'string', 'number', 'operator']
+    """
+    if _is_string_token(token):
+        return "string"
+    if keyword.iskeyword(token):
+        return "keyword"
+    if token.isidentifier():
+        return "name"
+    if token[:1].isdigit() or token[:1] == "." and token[1:2].isdigit():
+        return "number"
+    return "operator"
+
+
 _OPENING, _CLOSING = "([{", ")]}"
 _UNARY_OPS = {"-", "+", "~", "*", "**"}
 _VALUE_KEYWORDS = {"True", "False", "None"}

@@ -9,6 +9,7 @@ import pytest
 from seq2code.tokens import (
     CodeTokenError,
     canonicalize,
+    code_token_kind,
     decanonicalize,
     needs_fallback,
     tokenize_code,
@@ -172,3 +173,10 @@ def test_numbering_does_not_depend_on_the_code():
 def test_decanonicalize_keeps_unknown_placeholders():
     assert decanonicalize(["f", "(", "_STR:3_", ")"], {"_STR:0_": "'a'"}) == [
         "f", "(", "_STR:3_", ")"]
+
+
+def test_code_token_kinds():
+    tokens = tokenize_code("if self . x == u'a' : return 1.5 + None")
+    assert [code_token_kind(t) for t in tokens] == [
+        "keyword", "name", "operator", "name", "operator", "string", "operator", "keyword",
+        "number", "operator", "keyword"]
