@@ -1,0 +1,52 @@
+"""Looking inside a trained model: how much the loss depends on each encoder state.
+
+Chapters 2, 3 and 5 plot ``||dL/dh_s||`` against the source position ``s``: in a vanilla RNN
+the gradient that reaches the early positions fades (vanishing gradients); an LSTM carries it
+further back, and attention gives every position a short path to the loss.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from seq2code.batching import Batch
+from seq2code.models.base import Seq2Seq
+from seq2code.training import sequence_loss
+
+
+def encoder_state_gradients(model: Seq2Seq, batch: Batch) -> torch.Tensor:
+    """Mean over the batch of ``||dL/dh_s||`` for each encoder position ``s``.
+
+    ``L`` is the training loss (mean cross-entropy per real target token) with teacher forcing
+    1.0, in eval mode (no dropout). The encoder is run one step at a time
+    (``encoder.forward_unrolled``: the same function as its packed ``forward``) so that every
+    state ``h_s`` is its own node of the autograd graph and ``dL/dh_s`` is the total
+    derivative through every later state and, with attention, through the context vectors.
+    The model's parameter gradients are not touched.
+
+    Args:
+        model: a :class:`~seq2code.models.base.Seq2Seq` with a recurrent encoder.
+        batch: a :class:`~seq2code.batching.Batch` (moved to the model's device).
+
+    Returns:
+        ``[S]`` (on the CPU): at position ``s``, the mean of the gradient norms over the rows
+        whose source is longer than ``s`` (padding is left out; NaN where no row is real).
+    """
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    batch = batch.to(device)
+    try:
+        with torch.enable_grad():
+            enc, states = model.encoder.forward_unrolled(batch.src, batch.src_lens)
+            # states: S tensors [B, H], h_1 .. h_S
+            logits = model(batch.src, batch.src_lens, batch.tgt_in, teacher_forcing=1.0,
+                           enc=enc).logits  # [B, T, V]
+            loss = sequence_loss(logits, batch.tgt_out)
+            grads = torch.autograd.grad(loss, states, allow_unused=True)
+    finally:
+        model.train(was_training)
+    norms = torch.stack([torch.zeros(len(batch), device=device) if g is None else g.norm(dim=-1)
+                         for g in grads], dim=1)  # [B, S]  ||dL/dh_s||
+    mask = batch.src_mask.float()  # [B, S]
+    return ((norms * mask).sum(0) / mask.sum(0)).cpu()  # [S]

@@ -1,0 +1,28 @@
+"""The LSTM encoder-decoder (chapter 3).
+
+The same models as chapter 2 (:mod:`seq2code.models.rnn`) with the RNN cell replaced by an
+LSTM cell: forget, input and output gates ``f_t, i_t, o_t = sigma(W [x_t; h_{t-1}] + b)``, the
+candidate ``g_t = tanh(...)``, the cell ``c_t = f_t * c_{t-1} + i_t * g_t`` and the hidden state
+``h_t = o_t * tanh(c_t)``. The state is the pair ``(h, c)``, each ``[1, B, H]``; the encoder's
+last pair ``(h_S, c_S)`` is the decoder's first.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from seq2code.models.rnn import RNNDecoder, RNNEncoder
+
+
+class LSTMEncoder(RNNEncoder):
+    """Embedding, then a one-layer LSTM over the (packed) source; returns every ``h_s`` and
+    the final ``(h_S, c_S)``."""
+
+    rnn_class = nn.LSTM
+
+
+class LSTMDecoder(RNNDecoder):
+    """Embedding of ``y_{t-1}``, a one-layer LSTM with state ``(h, c)``, a linear layer to the
+    vocabulary."""
+
+    rnn_class = nn.LSTM
