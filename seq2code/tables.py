@@ -4,18 +4,39 @@
     Table(["split", "examples"], [["train", 16000], ["dev", 1000]])   # the last line of a cell
 
 Numbers are formatted with ``formats`` (one format spec per column, e.g. ``",d"`` or
-``".1%"``), so a table shows computed values, never retyped ones.
+``".1%"``, or ``"code"`` for inline code), so a table shows computed values, never retyped
+ones. Text cells have Markdown's special characters escaped (``__init__`` stays ``__init__``).
 """
 
 from __future__ import annotations
 
+import numbers
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|#])")
+
+
+def _inline_code(text: str) -> str:
+    """``text`` as Markdown inline code, fenced by more backticks than it holds."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}".replace("|", "\\|")
+
 
 def _cell(value, spec: str | None) -> str:
+    """One cell: ``spec`` ``"code"`` gives inline code; other text has Markdown escaped."""
+    if spec == "code":
+        return _inline_code(str(value).replace("\n", " "))
     text = format(value, spec) if spec else str(value)
-    return text.replace("|", "\\|").replace("\n", " ")
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text.replace("\n", " "))
+
+
+def _is_number(value) -> bool:
+    """Numbers, numpy's included, but not booleans."""
+    return isinstance(value, numbers.Number) and not isinstance(value, bool)
 
 
 @dataclass
@@ -25,7 +46,8 @@ class Table:
     Attributes:
         headers: the column names.
         rows: the rows, each as long as ``headers``.
-        formats: per column, a format spec for :func:`format` (``None`` or ``""``: ``str``).
+        formats: per column, a format spec for :func:`format` (``None`` or ``""``: ``str``),
+            or ``"code"`` for inline code.
         align: per column, ``"l"`` or ``"r"``; by default numbers right, text left.
     """
 
@@ -46,7 +68,7 @@ class Table:
     def _alignments(self) -> str:
         if self.align is not None:
             return self.align
-        numeric = [bool(self.rows) and all(isinstance(row[i], (int, float)) for row in self.rows)
+        numeric = [bool(self.rows) and all(_is_number(row[i]) for row in self.rows)
                    for i in range(len(self.headers))]
         return "".join("r" if n else "l" for n in numeric)
 

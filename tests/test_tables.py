@@ -22,6 +22,18 @@ def test_pipes_and_newlines_in_cells_are_escaped():
     assert line == "| a \\| b c |"
 
 
+def test_markdown_specials_are_escaped_and_code_is_fenced():
+    row = Table(["nl", "code"], [["define __init__ with *args", "x = `y` | z"]],
+                formats=[None, "code"]).to_markdown().splitlines()[-1]
+    assert row == "| define \\_\\_init\\_\\_ with \\*args | ``x = `y` \\| z`` |"
+
+
+def test_numpy_numbers_are_right_aligned_text_left():
+    np = pytest.importorskip("numpy")
+    rule = Table(["a", "b", "c"], [[np.int64(3), np.float32(0.5), True]]).to_markdown()
+    assert rule.splitlines()[1] == "| ---: | ---: | :--- |"
+
+
 def test_ragged_rows_are_refused():
     with pytest.raises(ValueError):
         Table(["a", "b"], [[1]])
