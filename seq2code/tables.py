@@ -1,4 +1,4 @@
-"""Small tables for notebooks, as Markdown: they render in Jupyter, Colab and the book alike.
+"""Small tables for notebooks: HTML for Jupyter, Colab and the book, Markdown as a text form.
 
     from seq2code.tables import Table
     Table(["split", "examples"], [["train", 16000], ["dev", 1000]])   # the last line of a cell
@@ -10,6 +10,7 @@ ones. Text cells have Markdown's special characters escaped (``__init__`` stays 
 
 from __future__ import annotations
 
+import html
 import numbers
 import re
 from collections.abc import Sequence
@@ -80,6 +81,28 @@ class Table:
         lines += ["| " + " | ".join(_cell(v, f) for v, f in zip(row, formats, strict=True))
                   + " |" for row in self.rows]
         return "\n".join(lines)
+
+    def to_html(self) -> str:
+        """The table as HTML (what Jupyter, Colab and the book display)."""
+        formats = self.formats or [None] * len(self.headers)
+        aligns = ["right" if a == "r" else "left" for a in self._alignments()]
+
+        def cell(tag, value, spec, align):
+            if spec == "code":
+                text = f"<code>{html.escape(str(value))}</code>"
+            else:
+                text = html.escape(format(value, spec) if spec else str(value))
+            return f'<{tag} style="text-align:{align}">{text}</{tag}>'
+
+        head = "".join(cell("th", h, None, a) for h, a in zip(self.headers, aligns, strict=True))
+        body = "".join(
+            "<tr>" + "".join(cell("td", v, f, a)
+                             for v, f, a in zip(row, formats, aligns, strict=True)) + "</tr>"
+            for row in self.rows)
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
 
     def _repr_markdown_(self) -> str:
         return self.to_markdown()

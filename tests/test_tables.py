@@ -34,6 +34,16 @@ def test_numpy_numbers_are_right_aligned_text_left():
     assert rule.splitlines()[1] == "| ---: | ---: | :--- |"
 
 
+def test_html_escapes_and_formats():
+    table = Table(["nl", "code", "n"], [["a <b> & c", "x < 1", 1234]],
+                  formats=[None, "code", ",d"])
+    html = table._repr_html_()
+    assert "<td style=\"text-align:left\">a &lt;b&gt; &amp; c</td>" in html
+    assert "<code>x &lt; 1</code>" in html
+    assert "<td style=\"text-align:right\">1,234</td>" in html
+    assert html.count("<tr>") == 2
+
+
 def test_ragged_rows_are_refused():
     with pytest.raises(ValueError):
         Table(["a", "b"], [[1]])
