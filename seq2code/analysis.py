@@ -12,13 +12,15 @@ import torch
 from seq2code.batching import Batch
 from seq2code.models.base import Seq2Seq
 from seq2code.training import sequence_loss
+from seq2code.vocab import PAD_ID
 
 
 def encoder_state_gradients(model: Seq2Seq, batch: Batch) -> torch.Tensor:
-    """Mean over the batch of ``||dL/dh_s||`` for each encoder position ``s``.
+    """Mean over the batch of ``||dL_b/dh_s||`` for each encoder position ``s``.
 
-    ``L`` is the training loss (mean cross-entropy per real target token) with teacher forcing
-    1.0, in eval mode (no dropout). The encoder is run one step at a time
+    ``L_b`` is example ``b``'s own loss (its mean cross-entropy per real target token) with
+    teacher forcing 1.0, in eval mode (no dropout), so that a row's gradient does not depend
+    on the other rows of the batch. The encoder is run one step at a time
     (``encoder.forward_unrolled``: the same function as its packed ``forward``) so that every
     state ``h_s`` is its own node of the autograd graph and ``dL/dh_s`` is the total
     derivative through every later state and, with attention, through the context vectors.
@@ -42,7 +44,10 @@ def encoder_state_gradients(model: Seq2Seq, batch: Batch) -> torch.Tensor:
             # states: S tensors [B, H], h_1 .. h_S
             logits = model(batch.src, batch.src_lens, batch.tgt_in, teacher_forcing=1.0,
                            enc=enc).logits  # [B, T, V]
-            loss = sequence_loss(logits, batch.tgt_out)
+            token_losses = sequence_loss(logits, batch.tgt_out, reduction="none")  # [B*T]
+            real = (batch.tgt_out != PAD_ID).float()  # [B, T]
+            row_losses = (token_losses.view_as(real) * real).sum(1) / real.sum(1)  # [B] L_b
+            loss = row_losses.sum()  # dL/dh_s of row b is dL_b/dh_s
             grads = torch.autograd.grad(loss, states, allow_unused=True)
     finally:
         model.train(was_training)

@@ -1,0 +1,128 @@
+"""Training: history, checkpoints, determinism, and resume equivalence."""
+
+import random
+
+import pytest
+import torch
+
+from seq2code.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
+from seq2code.models import build_model
+from seq2code.training import History, TrainConfig, train
+from seq2code.vocab import EOS_ID, SOS_ID, Vocab
+
+VOCAB = Vocab(["<pad>", "<sos>", "<eos>", "<unk>", *[f"t{i}" for i in range(12)]])
+EXTRA = {"src_vocab": VOCAB.to_dict(), "tgt_vocab": VOCAB.to_dict(), "profile": {"name": "x"}}
+# dropout and teacher forcing 0.5 make both random sources matter
+MODEL = {"emb_dim": 8, "hidden_dim": 16, "dropout": 0.2}
+CONFIG = TrainConfig(epochs=3, batch_size=8, lr=1e-2, seed=3, max_decode_len=8,
+                     plateau_patience=0, plateau_factor=0.5)
+
+
+@pytest.fixture(autouse=True)
+def _threads():
+    torch.set_num_threads(1)
+
+
+def make_pairs(n, seed):
+    rng = random.Random(seed)
+    pairs = []
+    for _ in range(n):
+        src = [rng.randrange(4, 16) for _ in range(rng.randint(2, 6))]
+        pairs.append((src, [SOS_ID, *reversed(src), EOS_ID]))
+    return pairs
+
+
+TRAIN, DEV = make_pairs(48, 0), make_pairs(12, 1)
+
+
+def run(kind="lstm", config=CONFIG, **kwargs):
+    torch.manual_seed(0)
+    model = build_model(kind, len(VOCAB), len(VOCAB), **MODEL)
+    history = train(model, TRAIN, DEV, config, device="cpu", progress=False,
+                    checkpoint_extra=EXTRA, **kwargs)
+    return model, history
+
+
+def comparable(history: History) -> dict:
+    """Everything but the timings."""
+    d = history.to_dict()
+    del d["epoch_seconds"], d["train_tokens_per_second"]
+    return d
+
+
+def test_history_and_checkpoints(tmp_path):
+    model, history = run(checkpoint_dir=tmp_path)
+    assert len(history.train_loss) == len(history.dev_loss) == len(history.lr) == 3
+    assert len(history.batch_loss) == 3 * 6  # 48 pairs in batches of 8
+    assert history.train_loss[-1] < history.train_loss[0]
+    assert all(0.0 <= x <= 1.0 for x in history.dev_exact_match)
+    assert all(s > 0 for s in history.epoch_seconds + history.train_tokens_per_second)
+    assert History.from_dict(history.to_dict()) == history
+    assert history.lr[0] == CONFIG.lr
+
+    best = load_checkpoint(tmp_path / "best.pt", expected_kind="lstm")
+    last = load_checkpoint(tmp_path / "last.pt")
+    assert last["epoch"] == 3 and best["epoch"] == history.best_epoch + 1
+    assert best["profile"] == {"name": "x"} and best["train_config"] == CONFIG.to_dict()
+    for key in ("optimizer", "scheduler", "rng"):
+        assert key in last
+    # on return, the model holds the best weights
+    loaded, src_vocab, _ = model_from_checkpoint(best)
+    assert src_vocab == VOCAB
+    for a, b in zip(model.state_dict().values(), loaded.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    # best is the highest exact match, ties to the lower dev loss
+    em = history.dev_exact_match
+    candidates = [i for i, x in enumerate(em) if x == max(em)]
+    assert history.best_epoch == min(candidates, key=lambda i: history.dev_loss[i])
+
+
+def test_same_seed_same_history():
+    _, first = run()
+    model, second = run()
+    assert comparable(first) == comparable(second)
+    _, other = run(config=TrainConfig(**{**CONFIG.to_dict(), "seed": 4}))
+    assert comparable(other) != comparable(first)
+
+
+@pytest.mark.parametrize("kind,tf_mode,lr", [("lstm", "step", 1e-2),
+                                             ("attention", "sequence", 1e-2),
+                                             ("rnn", "step", 5e-2)])
+def test_resume_gives_the_same_result_as_an_uninterrupted_run(tmp_path, kind, tf_mode, lr):
+    config = TrainConfig(**{**CONFIG.to_dict(), "tf_mode": tf_mode, "lr": lr})
+    straight_model, straight = run(kind, config, checkpoint_dir=tmp_path / "straight")
+    if kind == "rnn":  # this run's dev loss rises after epoch 1: the plateau halves the rate
+        assert straight.lr == [lr, lr, lr / 2]
+
+    one_epoch = TrainConfig(**{**config.to_dict(), "epochs": 1})
+    run(kind, one_epoch, checkpoint_dir=tmp_path / "resumed")  # "interrupted" after epoch 1
+    # a fresh process would build a fresh model and seed again: model weights differ
+    torch.manual_seed(123)
+    model = build_model(kind, len(VOCAB), len(VOCAB), **MODEL)
+    resumed = train(model, TRAIN, DEV, config, device="cpu", progress=False,
+                    checkpoint_dir=tmp_path / "resumed", checkpoint_extra=EXTRA, resume=True)
+    assert comparable(resumed) == comparable(straight)
+    for a, b in zip(model.state_dict().values(), straight_model.state_dict().values(),
+                    strict=True):
+        assert torch.equal(a, b)
+    last = [load_checkpoint(tmp_path / name / "last.pt") for name in ("straight", "resumed")]
+    for a, b in zip(last[0]["state_dict"].values(), last[1]["state_dict"].values(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_resume_refuses_another_configuration(tmp_path):
+    run(checkpoint_dir=tmp_path, config=TrainConfig(**{**CONFIG.to_dict(), "epochs": 1}))
+    with pytest.raises(CheckpointError, match="another configuration"):
+        run(checkpoint_dir=tmp_path, resume=True,
+            config=TrainConfig(**{**CONFIG.to_dict(), "lr": 0.5}))
+
+
+def test_config_round_trip_and_checks():
+    assert TrainConfig.from_dict(CONFIG.to_dict()) == CONFIG
+    defaults = TrainConfig()
+    assert (defaults.lr, defaults.teacher_forcing, defaults.clip, defaults.tf_mode) == (
+        1e-3, 0.5, 1.0, "step")
+    with pytest.raises(ValueError, match="tf_mode"):
+        TrainConfig(tf_mode="token")
+    with pytest.raises(ValueError, match="teacher_forcing"):
+        TrainConfig(teacher_forcing=1.5)
