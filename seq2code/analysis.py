@@ -39,7 +39,9 @@ def encoder_state_gradients(model: Seq2Seq, batch: Batch) -> torch.Tensor:
     device = next(model.parameters()).device
     batch = batch.to(device)
     try:
-        with torch.enable_grad():
+        # cuDNN computes RNN gradients only in training mode: eval mode (no dropout) takes
+        # PyTorch's own RNN kernels instead.
+        with torch.enable_grad(), torch.backends.cudnn.flags(enabled=False):
             enc, states = model.encoder.forward_unrolled(batch.src, batch.src_lens)
             # states: S tensors [B, H], h_1 .. h_S
             logits = model(batch.src, batch.src_lens, batch.tgt_in, teacher_forcing=1.0,

@@ -203,10 +203,11 @@ def train(model: Seq2Seq, train_pairs: list[Pair], dev_pairs: list[Pair], config
                                by_length=config.by_length, seed=config.seed + epoch)
         lr = optimizer.param_groups[0]["lr"]
         model.train()
-        total, tokens = 0.0, 0
+        losses, counts = [], []  # per batch: loss (kept on the device: no sync), tokens
         bar = tqdm(batches, desc=f"epoch {epoch + 1}/{config.epochs}", disable=not progress,
                    unit="batch")
-        for batch in bar:
+        for i, batch in enumerate(bar):
+            counts.append(batch.n_target_tokens)
             batch = batch.to(device)
             output = model(batch.src, batch.src_lens, batch.tgt_in,
                            teacher_forcing=config.teacher_forcing, tf_mode=config.tf_mode,
@@ -217,11 +218,13 @@ def train(model: Seq2Seq, train_pairs: list[Pair], dev_pairs: list[Pair], config
             if config.clip > 0:
                 nn.utils.clip_grad_norm_(model.parameters(), config.clip)
             optimizer.step()
-            value, n = loss.item(), batch.n_target_tokens
-            history.batch_loss.append(value)
-            total += value * n
-            tokens += n
-            bar.set_postfix(loss=f"{value:.3f}")
+            losses.append(loss.detach())
+            if progress and i % 10 == 0:
+                bar.set_postfix(loss=f"{loss.item():.3f}")
+        batch_losses = torch.stack(losses).tolist() if losses else []
+        history.batch_loss.extend(batch_losses)
+        tokens = sum(counts)
+        total = sum(value * n for value, n in zip(batch_losses, counts, strict=True))
         train_seconds = time.perf_counter() - started
 
         dev_loss = evaluate_loss(model, dev_batches, device)

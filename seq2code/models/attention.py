@@ -128,8 +128,8 @@ class AttentionState(NamedTuple):
     """The attention decoder's state.
 
     Attributes:
-        hidden: ``[1, B, H]`` ``h_{t-1}``.
-        cell: ``[1, B, H]`` ``c_{t-1}``.
+        hidden: ``[B, H]`` ``h_{t-1}``.
+        cell: ``[B, H]`` ``c_{t-1}``.
         keys: ``[B, S, A]`` ``W_s h_s``, computed once per sequence (None when the decoder
             scores with the literal concatenation).
     """
@@ -166,14 +166,16 @@ class AttentionLSTMDecoder(Decoder):
         self.embedding = nn.Embedding(vocab_size, emb_dim, padding_idx=PAD_ID)
         self.dropout = nn.Dropout(dropout)
         self.attention = AdditiveAttention(hidden_dim, enc_dim, attn_dim or hidden_dim)
-        self.rnn = nn.LSTM(emb_dim + enc_dim, hidden_dim, batch_first=True)
+        # One step at a time (the context depends on the previous state): an LSTM cell, the
+        # same function and parameters as a one-layer nn.LSTM, faster per step on the CPU.
+        self.rnn = nn.LSTMCell(emb_dim + enc_dim, hidden_dim)
         self.out = nn.Linear(hidden_dim + enc_dim, vocab_size)  # W_o, b_o
 
     def init_state(self, enc: EncoderOutput) -> AttentionState:
         """The encoder's last ``(h_S, c_S)`` and, once, the keys ``W_s h_s`` ``[B, S, A]``."""
-        hidden, cell = enc.state  # [1, B, H] each
+        hidden, cell = enc.state  # [1, B, H] each: the encoder's last layer
         keys = self.attention.project_keys(enc.outputs) if self.precompute_keys else None
-        return AttentionState(hidden, cell, keys)
+        return AttentionState(hidden[-1], cell[-1], keys)  # [B, H], [B, H], [B, S, A]
 
     def _step(self, embedded: torch.Tensor, state: AttentionState, enc: EncoderOutput
               ) -> tuple[torch.Tensor, AttentionState, torch.Tensor]:
@@ -182,12 +184,11 @@ class AttentionLSTMDecoder(Decoder):
         Returns the output layer's input ``[h_t; c_t]`` ``[B, H + H_enc]``, the new state and
         the weights ``alpha_t`` ``[B, S]``.
         """
-        query = state.hidden[-1]  # [B, H]  h_{t-1}
-        context, weights = self.attention(query, enc.outputs, enc.mask, state.keys)
-        # context: [B, H_enc] c_t;  weights: [B, S] alpha_t
-        rnn_input = torch.cat([embedded, context], dim=-1).unsqueeze(1)  # [B, 1, E + H_enc]
-        output, (hidden, cell) = self.rnn(rnn_input, (state.hidden, state.cell))  # [B, 1, H]
-        features = torch.cat([output.squeeze(1), context], dim=-1)  # [B, H + H_enc] [h_t; c_t]
+        context, weights = self.attention(state.hidden, enc.outputs, enc.mask, state.keys)
+        # query: h_{t-1} [B, H];  context: [B, H_enc] c_t;  weights: [B, S] alpha_t
+        rnn_input = torch.cat([embedded, context], dim=-1)  # [B, E + H_enc]  [e(y_{t-1}); c_t]
+        hidden, cell = self.rnn(rnn_input, (state.hidden, state.cell))  # [B, H] h_t, c'_t
+        features = torch.cat([hidden, context], dim=-1)  # [B, H + H_enc]  [h_t; c_t]
         return features, AttentionState(hidden, cell, state.keys), weights
 
     def forward(self, prev: torch.Tensor, state: AttentionState,
