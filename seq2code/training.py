@@ -113,14 +113,17 @@ def sequence_loss(logits: torch.Tensor, targets: torch.Tensor,
 
 @torch.no_grad()
 def evaluate_loss(model: Seq2Seq, batches: list[Batch], device: torch.device) -> float:
-    """Mean cross-entropy per real target token over ``batches``, with teacher forcing 1.0."""
+    """Mean cross-entropy per real target token over ``batches``, with teacher forcing 1.0
+    (in eval mode; the model is left in the mode it had)."""
+    was_training = model.training
     model.eval()
     total, tokens = 0.0, 0
     for batch in batches:
+        tokens += batch.n_target_tokens
         batch = batch.to(device)
         logits = model(batch.src, batch.src_lens, batch.tgt_in).logits  # [B, T, V]
         total += float(sequence_loss(logits, batch.tgt_out, reduction="sum"))
-        tokens += batch.n_target_tokens
+    model.train(was_training)
     return total / max(tokens, 1)
 
 

@@ -169,12 +169,11 @@ class Seq2Seq(nn.Module):
         enc = self.encode(src, src_lens) if enc is None else enc
         state = self.decoder.init_state(enc)
         batch, steps = tgt_in.shape
+        size = batch if tf_mode == "sequence" else steps  # one coin per row, or per step
         if teacher_forcing in (0.0, 1.0):
-            coins = torch.full((batch if tf_mode == "sequence" else steps,),
-                               teacher_forcing == 1.0)
+            coins = torch.full((size,), teacher_forcing == 1.0)  # [size] bool, nothing drawn
         else:
-            size = batch if tf_mode == "sequence" else steps
-            coins = torch.rand(size, generator=generator) < teacher_forcing
+            coins = torch.rand(size, generator=generator) < teacher_forcing  # [size] bool
 
         if tf_mode == "step" or bool(coins.all()) or not bool(coins.any()):
             # Every row makes the same choice at each step.
