@@ -23,10 +23,12 @@ from seq2code.models.base import (
     Seq2SeqOutput,
     count_parameters,
 )
+from seq2code.models.copy import build_copy_model
+from seq2code.models.coverage import build_coverage_model
 from seq2code.models.lstm import LSTMDecoder, LSTMEncoder
 from seq2code.models.rnn import RNNDecoder, RNNEncoder
 
-KINDS = ("rnn", "lstm", "attention")
+KINDS = ("rnn", "lstm", "attention", "copy", "coverage")
 
 __all__ = [
     "KINDS", "AdditiveAttention", "AttentionLSTMDecoder", "AttentionLSTMEncoder", "Decoder",
@@ -61,6 +63,9 @@ def build_model(kind: str, src_vocab_size: int, tgt_vocab_size: int, emb_dim: in
     _check_kind(kind)
     config = {"kind": kind, "src_vocab_size": src_vocab_size, "tgt_vocab_size": tgt_vocab_size,
               "emb_dim": emb_dim, "hidden_dim": hidden_dim, **options}
+    if kind in ("copy", "coverage"):  # chapter 7: seq2code.models.copy, .coverage
+        build = build_copy_model if kind == "copy" else build_coverage_model
+        return build(kind, src_vocab_size, tgt_vocab_size, emb_dim, hidden_dim, config, options)
     dropout = options.pop("dropout", 0.0)
     precompute_keys = options.pop("precompute_keys", True) if kind == "attention" else True
     if options:
@@ -101,4 +106,6 @@ def expected_parameters(kind: str, src_vocab: int, tgt_vocab: int, emb: int = 12
     attention = 2 * hidden * hidden + hidden  # W_t, W_s, v
     decoder_lstm = 4 * rnn_layer(emb + hidden)  # reads [e(y); c]
     output = 2 * hidden * tgt_vocab + tgt_vocab  # reads [h; c]
-    return embeddings + 4 * rnn_layer(emb) + decoder_lstm + attention + output
+    copy = (2 * hidden + emb + 1) * (kind in ("copy", "coverage"))  # p_gen: w_c, w_s, w_x, b
+    coverage = 2 * hidden * (kind == "coverage")  # w_c and b inside the attention score
+    return embeddings + 4 * rnn_layer(emb) + decoder_lstm + attention + output + copy + coverage

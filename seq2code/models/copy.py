@@ -1,0 +1,365 @@
+"""The pointer-generator: attention LSTM plus a copy mechanism (chapter 7; See et al. 2017).
+
+Django's code copies most of its names and string literals from the English, and many of them
+are too rare to enter the code vocabulary. The copy decoder can write any word of *this*
+example's English: at step ``t`` it mixes the vocabulary distribution with its attention,
+
+    p_gen  = sigmoid(w_c^T c_t + w_s^T s_t + w_x^T x_t + b)        (generate, or copy?)
+    P(w)   = p_gen P_vocab(w) + (1 - p_gen) sum_{i: x_i = w} a_{t,i}
+
+where ``c_t`` is the context, ``s_t`` the decoder state, ``x_t`` the embedded input
+``e(y_{t-1})`` and ``a_t`` the attention weights. ``w`` ranges over the **extended
+vocabulary**: the ``V`` code tokens, then one slot per source position, ``V + i`` standing for
+the word at position ``i`` (its first position, when the word repeats). A source word that the
+code vocabulary holds adds its attention to its own id; one that it lacks gets the slot of its
+first position. So the extended ids of one example depend on its English only:
+
+- ``src_ext`` ``[B, S]``: for each source position, the extended id of its word;
+- the target ids: a code token in the vocabulary keeps its id, a token outside it that the
+  English contains becomes ``V + i`` (its first position), any other is ``<unk>``;
+- decoding maps ``V + i`` back to the ``i``-th English token; an extended id fed back as the
+  next input is read as ``<unk>`` (the embedding only knows the ``V`` code tokens).
+
+The model keeps the shared interface: :class:`CopySeq2Seq` reads a single ``src`` ``[B, S]``
+that packs both ids per position, ``src = x + V_src * src_ext`` (:func:`pack_source`; ``<pad>``
+stays 0), and its decoder returns **log-probabilities** over the extended vocabulary in place of
+logits. Cross-entropy, ``argmax`` and beam search need nothing else: ``log_softmax`` of
+normalised log-probabilities is the identity, so the course's loss is then exactly the negative
+log-likelihood of the mixture.
+
+With ``canonical=True`` (the default) the model reads and writes the canonical form: the
+English's quoted strings are behind ``_STR:i_`` placeholders (:func:`seq2code.tokens.canonicalize`,
+as TranX does), which the code vocabulary lacks and the model copies; they are mapped back to
+the literals after decoding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import torch
+from torch import nn
+
+from seq2code.models.attention import AttentionLSTMDecoder, AttentionLSTMEncoder
+from seq2code.models.base import DecoderRun, DecoderStep, EncoderOutput, Seq2Seq
+from seq2code.tokens import canonicalize, decanonicalize
+from seq2code.vocab import EOS_ID, PAD_ID, SOS_ID, UNK_ID, Vocab
+
+COPY_FLOOR = 1e-30  # added to the copy mass before its log: keeps log P finite everywhere
+
+# --- the extended vocabulary ---------------------------------------------------------------
+
+
+def extend_source(src_tokens: Sequence[str], tgt_vocab: Vocab) -> list[int]:
+    """Extended ids ``src_ext`` of the English tokens: the code vocabulary's id of a token it
+    holds, else ``V + i`` with ``i`` the token's first position.
+
+    >>> v = Vocab(["<pad>", "<sos>", "<eos>", "<unk>", "x", "="])      # V = 6
+    >>> extend_source(["set", "x", "to", "set"], v)
+    [6, 4, 8, 6]
+    """
+    first: dict[str, int] = {}
+    out = []
+    for i, tok in enumerate(src_tokens):
+        if tok in tgt_vocab:
+            out.append(tgt_vocab.stoi[tok])
+        else:
+            out.append(len(tgt_vocab) + first.setdefault(tok, i))
+    return out
+
+
+def extend_target(code_tokens: Sequence[str], src_tokens: Sequence[str],
+                  tgt_vocab: Vocab) -> list[int]:
+    """Extended target ids framed by ``<sos>`` ... ``<eos>``: a vocabulary token's id, else
+    ``V + i`` when the English holds the token (first position ``i``), else ``<unk>``."""
+    first: dict[str, int] = {}
+    for i, tok in enumerate(src_tokens):
+        first.setdefault(tok, i)
+    ids = [tgt_vocab.stoi[tok] if tok in tgt_vocab
+           else len(tgt_vocab) + first[tok] if tok in first
+           else UNK_ID for tok in code_tokens]
+    return [SOS_ID, *ids, EOS_ID]
+
+
+def decode_extended(ids: Sequence[int], src_tokens: Sequence[str], tgt_vocab: Vocab) -> list[str]:
+    """Extended ids back to tokens: ``V + i`` is the ``i``-th English token (stops at
+    ``<eos>``, skips ``<sos>`` and ``<pad>``)."""
+    size = len(tgt_vocab)
+    out = []
+    for i in ids:
+        if i == EOS_ID:
+            break
+        if i in (SOS_ID, PAD_ID):
+            continue
+        if i >= size:
+            position = i - size
+            out.append(src_tokens[position] if position < len(src_tokens) else "<unk>")
+        else:
+            out.append(tgt_vocab.itos[i])
+    return out
+
+
+def pack_source(src: torch.Tensor, src_ext: torch.Tensor, src_vocab_size: int) -> torch.Tensor:
+    """One id tensor for both: ``x + V_src * src_ext`` ``[B, S]`` (``<pad>`` stays 0)."""
+    return src + src_vocab_size * src_ext.masked_fill(src == PAD_ID, 0)
+
+
+def unpack_source(packed: torch.Tensor, src_vocab_size: int
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The inverse of :func:`pack_source`: ``x`` ``[B, S]`` and ``src_ext`` ``[B, S]``."""
+    return packed % src_vocab_size, packed // src_vocab_size
+
+
+# --- the final distribution ----------------------------------------------------------------
+
+
+def final_distribution(vocab_logits: torch.Tensor, attention: torch.Tensor,
+                       src_ext: torch.Tensor, gen_logit: torch.Tensor) -> torch.Tensor:
+    """``log P(w)`` over the extended vocabulary, computed in log space.
+
+    ``log P(w) = logaddexp(log p_gen + log P_vocab(w), log(1 - p_gen) + log sum_{i: x_i = w}
+    a_i)``, with ``log p_gen = logsigmoid(g)`` and ``log(1 - p_gen) = logsigmoid(-g)`` (exact
+    for any ``g``); the copy mass gets a floor of 1e-30 before its log, so that every entry is
+    finite and its gradient defined.
+
+    Args:
+        vocab_logits: ``[B, ..., V]`` the output layer's scores (``P_vocab = softmax``).
+        attention: ``[B, ..., S]`` attention weights ``a_t`` (0 at padding).
+        src_ext: ``[B, S]`` extended ids of the source words (ids below ``V + S``).
+        gen_logit: ``[B, ..., 1]`` ``g``, with ``p_gen = sigmoid(g)``.
+
+    Returns:
+        ``[B, ..., V + S]`` log-probabilities (their exponentials sum to 1, up to the floor).
+    """
+    size = vocab_logits.size(-1) + attention.size(-1)  # V + S
+    log_gen = nn.functional.logsigmoid(gen_logit) + torch.log_softmax(vocab_logits, dim=-1)
+    log_gen = nn.functional.pad(log_gen, (0, attention.size(-1)), value=float("-inf"))
+    index = src_ext.view(src_ext.size(0), *([1] * (attention.dim() - 2)), src_ext.size(1))
+    index = index.expand_as(attention)  # [B, ..., S]
+    mass = attention.new_zeros(*attention.shape[:-1], size).scatter_add(-1, index, attention)
+    log_copy = nn.functional.logsigmoid(-gen_logit) + torch.log(mass + COPY_FLOOR)
+    return torch.logaddexp(log_gen, log_copy)  # [B, ..., V + S]
+
+
+# --- the model -----------------------------------------------------------------------------
+
+
+class CopyEncoderOutput(NamedTuple):
+    """:class:`~seq2code.models.base.EncoderOutput` plus ``src_ext`` ``[B, S]``."""
+
+    outputs: torch.Tensor
+    state: Any
+    mask: torch.Tensor
+    src_ext: torch.Tensor
+
+
+class CopyState(NamedTuple):
+    """The copy decoder's state.
+
+    Attributes:
+        hidden, cell: ``[B, H]`` ``s_{t-1}`` and the LSTM cell.
+        keys: ``[B, S, A]`` ``W_s h_s``, once per sequence.
+        coverage: ``[B, S]`` ``c^t = sum_{t' < t} a^{t'}`` (None without coverage).
+        p_gen: ``[B]`` the last step's ``p_gen`` (None before the first step), for plots.
+    """
+
+    hidden: torch.Tensor
+    cell: torch.Tensor
+    keys: torch.Tensor | None
+    coverage: torch.Tensor | None
+    p_gen: torch.Tensor | None
+
+
+class CopyDecoder(AttentionLSTMDecoder):
+    """Chapter 4's attention decoder plus ``p_gen`` and the mixture over the extended
+    vocabulary; :meth:`forward` returns log-probabilities ``[B, V + S]`` as its logits.
+
+    Args: those of :class:`~seq2code.models.attention.AttentionLSTMDecoder`.
+    """
+
+    def __init__(self, vocab_size: int, emb_dim: int, hidden_dim: int, **kwargs):
+        super().__init__(vocab_size, emb_dim, hidden_dim, **kwargs)
+        enc_dim = self.out.in_features - hidden_dim
+        self.vocab_size = vocab_size
+        self.p_gen = nn.Linear(enc_dim + hidden_dim + emb_dim, 1)  # w_c, w_s, w_x, b
+
+    def init_state(self, enc: EncoderOutput) -> CopyState:
+        base = super().init_state(enc)
+        return CopyState(base.hidden, base.cell, base.keys, None, None)
+
+    def attend(self, state: CopyState, enc: EncoderOutput
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Context ``c_t`` ``[B, H_enc]`` and weights ``a_t`` ``[B, S]`` (chapter 4's
+        attention, queried by ``s_{t-1}``); the coverage decoder overrides it."""
+        return self.attention(state.hidden, enc.outputs, enc.mask, state.keys)
+
+    def embed(self, prev: torch.Tensor) -> torch.Tensor:
+        """``e(y_{t-1})``: ids ``[B, ...]`` of the extended vocabulary, read as ``<unk>``
+        beyond ``V`` -> ``[B, ..., E]``."""
+        return self.dropout(self.embedding(prev.masked_fill(prev >= self.vocab_size, UNK_ID)))
+
+    def copy_step(self, embedded: torch.Tensor, state: CopyState, enc: EncoderOutput):
+        """One step from ``x_t = e(y_{t-1})`` ``[B, E]``: returns ``[s_t; c_t]``
+        ``[B, H + H_enc]``, the gate's logit ``g`` ``[B, 1]``, the new state and ``a_t``
+        ``[B, S]``."""
+        context, weights = self.attend(state, enc)  # [B, H_enc] c_t, [B, S] a_t
+        rnn_input = torch.cat([embedded, context], dim=-1)  # [B, E + H_enc]
+        hidden, cell = self.rnn(rnn_input, (state.hidden, state.cell))  # [B, H] s_t
+        gen_logit = self.p_gen(torch.cat([context, hidden, embedded], dim=-1))  # [B, 1]
+        coverage = None if state.coverage is None else state.coverage + weights  # [B, S]
+        new_state = CopyState(hidden, cell, state.keys, coverage,
+                              torch.sigmoid(gen_logit.squeeze(-1)))
+        return torch.cat([hidden, context], dim=-1), gen_logit, new_state, weights
+
+    def forward(self, prev: torch.Tensor, state: CopyState, enc: CopyEncoderOutput
+                ) -> DecoderStep:
+        """One step: ``prev`` ``[B]`` extended ids ``y_{t-1}``; returns ``log P`` ``[B, V + S]``
+        (as ``logits``), the new state (``state.p_gen`` ``[B]``) and ``a_t`` ``[B, S]``."""
+        features, gen_logit, state, weights = self.copy_step(self.embed(prev), state, enc)
+        log_probs = final_distribution(self.out(features), weights, enc.src_ext, gen_logit)
+        return DecoderStep(log_probs, state, weights)
+
+    def run(self, inputs: torch.Tensor, state: CopyState, enc: CopyEncoderOutput):
+        """``K`` teacher-forced steps on ``inputs`` ``[B, K]``: ``log P`` ``[B, K, V + S]``,
+        the last state, ``a`` ``[B, K, S]`` and ``p_gen`` ``[B, K]``."""
+        embedded = self.embed(inputs)  # [B, K, E]
+        features, gates, weights = [], [], []
+        for k in range(inputs.size(1)):
+            step_features, gen_logit, state, step_weights = self.copy_step(
+                embedded[:, k], state, enc)
+            features.append(step_features)
+            gates.append(gen_logit)
+            weights.append(step_weights)
+        weights_all = torch.stack(weights, dim=1)  # [B, K, S]
+        gen_logits = torch.stack(gates, dim=1)  # [B, K, 1]
+        log_probs = final_distribution(self.out(torch.stack(features, dim=1)), weights_all,
+                                       enc.src_ext, gen_logits)  # [B, K, V + S]
+        return log_probs, state, weights_all, torch.sigmoid(gen_logits.squeeze(-1))
+
+    def forward_sequence(self, inputs: torch.Tensor, state: CopyState,
+                         enc: CopyEncoderOutput) -> DecoderRun:
+        """Teacher-forced steps; the output layer and the mixture run once over all of them."""
+        log_probs, state, weights, _ = self.run(inputs, state, enc)
+        return DecoderRun(log_probs, state, weights)
+
+
+class CopySeq2Seq(Seq2Seq):
+    """Encoder, copy decoder, and the extended-vocabulary bookkeeping.
+
+    Reads packed sources (:func:`pack_source`); otherwise the shared
+    :class:`~seq2code.models.base.Seq2Seq` interface, with log-probabilities over ``V + S``
+    in place of logits.
+
+    Attributes:
+        copies: True: the training loop, decoding and evaluation see an extended vocabulary.
+        canonical: the model reads and writes the canonical form (strings behind ``_STR:i_``).
+    """
+
+    copies = True
+
+    def __init__(self, encoder, decoder, src_vocab_size: int, canonical: bool = True, **kwargs):
+        super().__init__(encoder, decoder, **kwargs)
+        self.src_vocab_size = src_vocab_size
+        self.canonical = canonical
+
+    def encode(self, src: torch.Tensor, src_lens: torch.Tensor) -> CopyEncoderOutput:
+        """``src`` ``[B, S]`` packed ids -> the encoder's output plus ``src_ext`` ``[B, S]``."""
+        ids, src_ext = unpack_source(src, self.src_vocab_size)
+        enc = self.encoder(ids, src_lens)
+        return CopyEncoderOutput(enc.outputs, enc.state, enc.mask, src_ext)
+
+    # -- the bookkeeping around the model: tokens in, tokens out -----------------------------
+
+    def source_view(self, nl_tokens: Sequence[str]) -> tuple[list[str], dict[str, str]]:
+        """The English tokens as the model reads them and the placeholder mapping (empty
+        without ``canonical``)."""
+        if not self.canonical:
+            return list(nl_tokens), {}
+        tokens, _, mapping = canonicalize(nl_tokens, [])
+        return tokens, mapping
+
+    def encode_source(self, tokens: Sequence[str], src_vocab: Vocab,
+                      tgt_vocab: Vocab) -> list[int]:
+        """Packed source ids of English tokens already in the model's view."""
+        ids = torch.tensor(src_vocab.encode(tokens), dtype=torch.long)
+        ext = torch.tensor(extend_source(tokens, tgt_vocab), dtype=torch.long)
+        return pack_source(ids, ext, self.src_vocab_size).tolist()
+
+    def encode_pairs(self, nl_tokens: Sequence[Sequence[str]],
+                     code_tokens: Sequence[Sequence[str]], src_vocab: Vocab, tgt_vocab: Vocab,
+                     max_src_len: int | None = None, max_tgt_len: int | None = None
+                     ) -> list[tuple[list[int], list[int]]]:
+        """Training pairs: (packed source ids, extended target ids framed by ``<sos>`` ...
+        ``<eos>``), cut like :func:`seq2code.batching.encode_pairs`."""
+        pairs = []
+        for nl, code in zip(nl_tokens, code_tokens, strict=True):
+            if self.canonical:
+                nl, code, _ = canonicalize(nl, code)
+            nl = list(nl)[:max_src_len] if max_src_len else list(nl)
+            code = list(code)[:max_tgt_len] if max_tgt_len else list(code)
+            pairs.append((self.encode_source(nl, src_vocab, tgt_vocab),
+                          extend_target(code, nl, tgt_vocab)))
+        return pairs
+
+    def output_tokens(self, ids: Sequence[int], view: Sequence[str], mapping: dict[str, str],
+                      tgt_vocab: Vocab) -> list[str]:
+        """Decoded extended ids -> code tokens (placeholders mapped back)."""
+        return decanonicalize(decode_extended(ids, view, tgt_vocab), mapping)
+
+
+def build_copy_model(kind: str, src_vocab_size: int, tgt_vocab_size: int, emb_dim: int,
+                     hidden_dim: int, config: dict, options: dict,
+                     decoder_class: type = CopyDecoder,
+                     seq2seq_class: type = CopySeq2Seq) -> CopySeq2Seq:
+    """The encoder of chapter 4 with a copy decoder; :func:`seq2code.models.build_model`
+    calls it for ``"copy"`` (and, with the coverage classes, ``"coverage"``).
+
+    ``options``: ``dropout`` (default 0.0), ``canonical`` (default True) and, for
+    ``CoverageSeq2Seq``, ``cov_weight`` (default 1.0).
+
+    Raises:
+        TypeError: for an option the kind does not take.
+    """
+    options = dict(options)
+    dropout = options.pop("dropout", 0.0)
+    model_options = {"canonical": options.pop("canonical", True)}
+    if "cov_weight" in options and seq2seq_class is not CopySeq2Seq:
+        model_options["cov_weight"] = options.pop("cov_weight")
+    if options:
+        raise TypeError(f"model kind {kind!r} takes no option {', '.join(sorted(options))}")
+    encoder = AttentionLSTMEncoder(src_vocab_size, emb_dim, hidden_dim, dropout)
+    decoder = decoder_class(tgt_vocab_size, emb_dim, hidden_dim, dropout=dropout)
+    return seq2seq_class(encoder, decoder, src_vocab_size, kind=kind, config=config,
+                         **model_options)
+
+
+@torch.no_grad()
+def decode_with_p_gen(model: CopySeq2Seq, src: torch.Tensor, src_lens: torch.Tensor,
+                      max_len: int) -> tuple[list[int], torch.Tensor, torch.Tensor]:
+    """Greedy decoding of one packed source ``src`` ``[1, S]`` that keeps ``p_gen``.
+
+    Returns the extended ids ``y_1 .. y_n`` (without ``<eos>``), the attention ``[n, S]`` and
+    ``p_gen`` ``[n]`` of the steps that wrote them (on the CPU).
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        enc = model.encode(src, src_lens)
+        state = model.decoder.init_state(enc)
+        prev = torch.full((1,), SOS_ID, dtype=torch.long, device=src.device)
+        ids, weights, gates = [], [], []
+        for _ in range(max_len):
+            step = model.decoder(prev, state, enc)
+            state = step.state
+            prev = step.logits.argmax(-1)  # [1]
+            if int(prev) == EOS_ID:
+                break
+            ids.append(int(prev))
+            weights.append(step.attention[0].cpu())
+            gates.append(state.p_gen[0].cpu())
+    finally:
+        model.train(was_training)
+    if not ids:
+        return [], torch.zeros(0, src.size(1)), torch.zeros(0)
+    return ids, torch.stack(weights), torch.stack(gates)
