@@ -1,0 +1,281 @@
+"""Beam search: keep the ``K`` best partial translations at every step, not just one (chapter 6).
+
+Greedy decoding (:mod:`seq2code.decoding`) commits to ``argmax p(y_t | y_<t, x)`` at every step
+and can never take it back. Beam search keeps ``K`` hypotheses ("beams") per source. At step
+``t`` each beam ``y_<t`` is extended by every token ``w`` of the vocabulary, scored by its
+cumulative log-probability
+
+    log P(y_<t w | x) = log P(y_<t | x) + log p(w | y_<t, x),
+
+and the ``K`` best of the ``K V`` extensions survive. An extension by ``<eos>`` is a finished
+hypothesis: it leaves the beam and is kept aside, until ``K`` hypotheses of the source are
+finished or ``max_len`` steps have passed (then the unfinished beams join them). The answer is
+the best kept hypothesis under the **length-normalised** score
+
+    s(Y) = log P(Y | x) / |Y|^alpha
+
+where ``|Y|`` counts the tokens scored, ``<eos>`` included. A sum of log-probabilities only
+falls as a sequence grows, so ``alpha = 0`` favours short outputs; ``alpha = 1`` ranks by the
+mean log-probability per token. (Wu et al. 2016 divide by ``((5 + |Y|) / 6)^alpha`` instead,
+the same idea.)
+
+The ``B`` sources of a batch and their ``K`` beams decode together as ``N = B K`` rows:
+row ``b K + k`` is beam ``k`` of source ``b``. After each step the surviving beams may descend
+from any beam of their source, so the decoder's state is reordered row by row
+(:func:`reorder_state`). The state may be a tensor, a tuple ``(h, c)``, a NamedTuple, or any
+nesting of them; the axis that holds the batch is found once per call by comparing the state
+of ``N`` rows with the state of one row (:func:`batch_axes`), so every model of the shared
+interface works without telling beam search how its state is laid out.
+
+With ``K = 1`` beam search is greedy decoding, exactly (the tests check it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import torch
+
+from seq2code.models.base import Seq2Seq
+from seq2code.vocab import EOS_ID, SOS_ID
+
+
+class Hypothesis(NamedTuple):
+    """One kept translation of a source.
+
+    Attributes:
+        tokens: ``y_1 .. y_n``, without ``<sos>`` and ``<eos>``.
+        log_prob: ``log P(Y | x)``, summed over ``y_1 .. y_n`` and the ``<eos>`` (no
+            ``<eos>`` for an unfinished hypothesis).
+        score: the length-normalised score ``log_prob / |Y|^alpha``.
+        finished: True when the hypothesis ended with ``<eos>`` (False: cut at ``max_len``).
+    """
+
+    tokens: list[int]
+    log_prob: float
+    score: float
+    finished: bool
+
+
+class BeamStep(NamedTuple):
+    """The beams after one step (kept when ``beam_search(..., keep_history=True)``).
+
+    Attributes:
+        tokens: ``[B, K]`` the token that each surviving beam just added.
+        parents: ``[B, K]`` which beam of the previous step it extends.
+        log_probs: ``[B, K]`` its cumulative ``log P(y_<=t | x)`` (``-inf``: no beam).
+        finished: ``(b, parent, log_prob, score)`` for every beam of the previous step that
+            ended here with ``<eos>`` and was kept.
+    """
+
+    tokens: torch.Tensor
+    parents: torch.Tensor
+    log_probs: torch.Tensor
+    finished: list[tuple[int, int, float, float]]
+
+
+class BeamResult(NamedTuple):
+    """Beam search over a batch.
+
+    Attributes:
+        tokens: per source, the best hypothesis's ids ``y_1 .. y_n``.
+        hypotheses: per source, every kept :class:`Hypothesis`, best score first.
+        history: per step, a :class:`BeamStep` (None unless ``keep_history``).
+    """
+
+    tokens: list[list[int]]
+    hypotheses: list[list[Hypothesis]]
+    history: list[BeamStep] | None
+
+
+def length_normalised(log_prob: torch.Tensor | float, length: torch.Tensor | int,
+                      alpha: float) -> torch.Tensor | float:
+    """``s(Y) = log P(Y | x) / |Y|^alpha``: ``log_prob`` of a hypothesis of ``length`` tokens
+    (``<eos>`` counted). Works on numbers and elementwise on tensors."""
+    return log_prob / length ** alpha
+
+
+def map_state(fn: Callable[..., Any], state: Any, *others: Any) -> Any:
+    """Apply ``fn`` to every tensor of a (nested) decoder state, keeping its structure.
+
+    ``state`` may be a tensor, a tuple, a list, a NamedTuple or a dict of them, nested to any
+    depth; other leaves (None, numbers) are kept as they are. ``others`` are structures of the
+    same shape whose matching leaves are passed to ``fn`` too: ``fn(tensor, *leaves)``.
+    """
+    if isinstance(state, torch.Tensor):
+        return fn(state, *others)
+    if isinstance(state, tuple) and hasattr(state, "_fields"):  # a NamedTuple
+        return type(state)(*(map_state(fn, *parts) for parts in zip(state, *others, strict=True)))
+    if isinstance(state, (tuple, list)):
+        return type(state)(map_state(fn, *parts) for parts in zip(state, *others, strict=True))
+    if isinstance(state, dict):
+        return {key: map_state(fn, value, *(other[key] for other in others))
+                for key, value in state.items()}
+    return state
+
+
+def batch_axes(state_n: Any, state_1: Any) -> Any:
+    """The batch axis of every tensor of a state: where the state of ``N > 1`` rows and the
+    state of one row differ in size (None for a tensor that holds no batch axis).
+
+    Raises:
+        ValueError: when a tensor differs on more than one axis (its layout is ambiguous).
+    """
+    def axis(big: torch.Tensor, small: torch.Tensor) -> int | None:
+        differ = [d for d in range(big.dim()) if big.size(d) != small.size(d)]
+        if len(differ) > 1:
+            raise ValueError(f"cannot tell the batch axis of a state tensor of shape "
+                             f"{tuple(big.shape)} (one row: {tuple(small.shape)})")
+        return differ[0] if differ else None
+
+    return map_state(axis, state_n, state_1)
+
+
+def reorder_state(state: Any, index: torch.Tensor, axes: Any) -> Any:
+    """Row ``i`` of the new state is row ``index[i]`` of ``state``.
+
+    Args:
+        state: the decoder state (any nesting, see :func:`map_state`) of ``N`` rows.
+        index: ``[N']`` long, the row each new row copies (a surviving beam's parent).
+        axes: the batch axis of each tensor, from :func:`batch_axes`.
+    """
+    return map_state(lambda t, axis: t if axis is None else t.index_select(axis, index),
+                     state, axes)
+
+
+def _best_first(hyps: list[Hypothesis]) -> list[Hypothesis]:
+    return sorted(hyps, key=lambda h: h.score, reverse=True)
+
+
+@torch.no_grad()
+def beam_search(model: Seq2Seq, src: torch.Tensor, src_lens: torch.Tensor, beam_size: int,
+                max_len: int, alpha: float = 1.0, keep_history: bool = False) -> BeamResult:
+    """Decode ``src`` with beam search, ``K = beam_size`` beams per source.
+
+    The model is put in eval mode for the call and left in the mode it had.
+
+    Args:
+        model: a :class:`~seq2code.models.base.Seq2Seq` of any kind.
+        src: ``[B, S]`` source ids ``x``, padded.
+        src_lens: ``[B]`` real source lengths.
+        beam_size: ``K >= 1``; 1 is greedy decoding.
+        max_len: the most tokens generated per hypothesis (``<eos>`` not counted).
+        alpha: the length normalisation exponent of ``s(Y) = log P(Y | x) / |Y|^alpha``.
+        keep_history: keep every step's beams (:class:`BeamStep`), for pictures.
+
+    Returns:
+        :class:`BeamResult`.
+    """
+    if beam_size < 1:
+        raise ValueError(f"beam_size must be at least 1, got {beam_size}")
+    was_training = model.training
+    model.eval()
+    try:
+        return _beam_search(model, src, src_lens, beam_size, max_len, alpha, keep_history)
+    finally:
+        model.train(was_training)
+
+
+def _beam_search(model: Seq2Seq, src: torch.Tensor, src_lens: torch.Tensor, K: int,
+                 max_len: int, alpha: float, keep_history: bool) -> BeamResult:
+    B, device = src.size(0), src.device
+    rows = torch.arange(B, device=device).repeat_interleave(K)  # [N] source of each row
+    enc = model.encode(src[rows], src_lens[rows])  # every source once per beam, N = B K rows
+    state = model.decoder.init_state(enc)
+    axes = None
+    if B * K > 1:  # the batch axis of each state tensor: compare with the state of one row
+        one = model.decoder.init_state(model.encode(src[:1], src_lens[:1]))
+        axes = batch_axes(state, one)
+
+    log_probs = torch.full((B, K), float("-inf"), device=device)  # [B, K] log P(y_<t | x)
+    log_probs[:, 0] = 0.0  # one live beam at the start: the others would repeat it
+    beams = torch.empty(B, K, 0, dtype=torch.long, device=device)  # [B, K, t] y_1 .. y_t
+    prev = torch.full((B * K,), SOS_ID, dtype=torch.long, device=device)  # [N] y_{t-1}
+    kept: list[list[Hypothesis]] = [[] for _ in range(B)]
+    history: list[BeamStep] | None = [] if keep_history else None
+    offsets = (torch.arange(B, device=device) * K).unsqueeze(1)  # [B, 1] first row of b
+
+    for t in range(max_len):
+        step = model.decoder(prev, state, enc)
+        vocab = step.logits.size(-1)
+        step_lp = torch.log_softmax(step.logits.float(), dim=-1).view(B, K, vocab)  # [B, K, V]
+        candidates = (log_probs.unsqueeze(-1) + step_lp).view(B, K * vocab)  # [B, K V]
+        n_top = min(2 * K, K * vocab)  # K of them are not <eos>, whatever happens
+        top_lp, top_ids = candidates.topk(n_top, dim=1)  # [B, 2K], best first
+        parents, tokens = top_ids // vocab, top_ids % vocab  # [B, 2K] each
+        is_eos = tokens == EOS_ID
+
+        # An <eos> among the K best ends a hypothesis: keep it aside.
+        rank = torch.arange(n_top, device=device).unsqueeze(0)  # [1, 2K]
+        ending = is_eos & (rank < K) & torch.isfinite(top_lp)  # [B, 2K]
+        finished_now = []
+        if bool(ending.any()):
+            for b, j in ending.nonzero().tolist():
+                if len(kept[b]) < K:
+                    parent = int(parents[b, j])
+                    lp = float(top_lp[b, j])
+                    score = float(length_normalised(lp, t + 1, alpha))
+                    kept[b].append(Hypothesis(beams[b, parent].tolist(), lp, score, True))
+                    finished_now.append((b, parent, lp, score))
+
+        # The K best extensions that are not <eos> go on.
+        alive_lp, pos = top_lp.masked_fill(is_eos, float("-inf")).topk(K, dim=1)  # [B, K]
+        parents, tokens = parents.gather(1, pos), tokens.gather(1, pos)  # [B, K]
+        beams = torch.cat([beams.gather(1, parents.unsqueeze(-1).expand(-1, -1, t)),
+                           tokens.unsqueeze(-1)], dim=-1)  # [B, K, t + 1]
+        log_probs = alive_lp
+        if history is not None:
+            history.append(BeamStep(tokens.cpu(), parents.cpu(), alive_lp.cpu(), finished_now))
+        if all(len(hyps) >= K for hyps in kept):
+            break
+        state = (step.state if axes is None
+                 else reorder_state(step.state, (offsets + parents).view(-1), axes))
+        prev = tokens.view(-1)  # [N]
+    else:  # max_len reached: the unfinished beams compete with the finished ones
+        for b in range(B):
+            if len(kept[b]) < K:
+                for k in range(K):
+                    lp = float(log_probs[b, k])
+                    if lp > float("-inf"):
+                        kept[b].append(Hypothesis(beams[b, k].tolist(), lp,
+                                                  float(length_normalised(lp, max_len, alpha)),
+                                                  False))
+    hypotheses = [_best_first(hyps) for hyps in kept]
+    return BeamResult([hyps[0].tokens if hyps else [] for hyps in hypotheses], hypotheses,
+                      history)
+
+
+@torch.no_grad()
+def sequence_log_probs(model: Seq2Seq, src: torch.Tensor, src_lens: torch.Tensor,
+                       sequences: list[list[int]], finished: list[bool] | None = None
+                       ) -> torch.Tensor:
+    """``log P(Y | x)`` of given outputs under the model (teacher-forced), to compare decoders.
+
+    Args:
+        model: the model.
+        src: ``[B, S]`` source ids, ``src_lens`` ``[B]`` their lengths.
+        sequences: per source, the ids ``y_1 .. y_n`` (no ``<sos>``, no ``<eos>``).
+        finished: per source, whether ``<eos>`` follows and is scored (default: all True).
+
+    Returns:
+        ``[B]`` the summed log-probabilities (on the CPU).
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        finished = finished if finished is not None else [True] * len(sequences)
+        width = max(len(seq) for seq in sequences) + 1
+        tgt_in = torch.zeros(len(sequences), width, dtype=torch.long)  # [B, T] <sos> y ...
+        tgt_out = torch.zeros(len(sequences), width, dtype=torch.long)  # [B, T] y ... <eos>
+        scored = torch.zeros(len(sequences), width, dtype=torch.bool)  # [B, T]
+        for b, (seq, ends) in enumerate(zip(sequences, finished, strict=True)):
+            tgt_in[b, : len(seq) + 1] = torch.tensor([SOS_ID, *seq])
+            tgt_out[b, : len(seq) + 1] = torch.tensor([*seq, EOS_ID])
+            scored[b, : len(seq) + int(ends)] = True
+        logits = model(src, src_lens, tgt_in.to(src.device)).logits  # [B, T, V]
+        step_lp = torch.log_softmax(logits.float(), dim=-1).cpu()  # [B, T, V]
+        picked = step_lp.gather(-1, tgt_out.unsqueeze(-1)).squeeze(-1)  # [B, T]
+        return torch.where(scored, picked, 0.0).sum(dim=1)  # [B]
+    finally:
+        model.train(was_training)
