@@ -1,0 +1,254 @@
+"""A small Transformer encoder-decoder (Vaswani et al. 2017), behind the shared interface
+(chapter 8).
+
+No recurrence: every layer lets each position attend to the others with the multi-head
+attention of :mod:`seq2code.models.multihead` (the course's own module, not
+``nn.MultiheadAttention``, so that the heads' weights can be shown; the two are checked equal).
+
+- **Positions**: attention ignores order, so the embedding of the token at position ``p`` gets
+  a fixed sinusoid added, ``PE[p, 2i] = sin(p / 10000^{2i/d})``,
+  ``PE[p, 2i+1] = cos(p / 10000^{2i/d})`` (:func:`sinusoidal_positions`); embeddings are
+  scaled by ``sqrt(d)`` first, as in the paper.
+- **Pre-norm** layers: ``x = x + Sublayer(LayerNorm(x))`` (Xiong et al. 2020), with a last
+  LayerNorm on top of each stack. The paper normalises after the residual sum (post-norm),
+  which needs a learning-rate warm-up to train at all; pre-norm trains with the course's plain
+  Adam (the shared training loop has no warm-up).
+- **Encoder layer**: self-attention over the English (padding mask: ``<pad>`` keys get
+  weight 0), then a position-wise feed-forward network ``max(0, x W_1 + b_1) W_2 + b_2``.
+- **Decoder layer**: causal self-attention (position ``t`` sees the code tokens ``<= t`` only,
+  :func:`causal_mask`), cross-attention over the encoder's outputs (padding mask), then the
+  feed-forward network. Padding of the target needs no mask of its own: it comes after the
+  real tokens, which the causal mask already hides it from.
+- **One step at a time** (greedy decoding, beam search): the decoder's state is a cache of
+  every layer's inputs so far, ``[B, t, d]`` per layer. A new token only computes its own
+  position: its queries attend over the cached positions and itself. That gives the same
+  logits as running the whole prefix again (the tests check it), in ``O(t)`` per step instead
+  of ``O(t^2)``.
+
+Sizes: the model width ``d`` is ``emb_dim`` (the residual stream carries embeddings), and
+``hidden_dim`` is the feed-forward network's hidden size ``d_ff``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from seq2code.models.base import Decoder, DecoderRun, DecoderStep, Encoder, EncoderOutput
+from seq2code.models.multihead import MultiHeadAttention
+from seq2code.vocab import PAD_ID
+
+
+def sinusoidal_positions(length: int, dim: int, start: int = 0) -> torch.Tensor:
+    """``[length, dim]`` positional encodings of positions ``start .. start + length - 1``:
+    ``PE[p, 2i] = sin(p / 10000^{2i/d})`` and ``PE[p, 2i+1] = cos(p / 10000^{2i/d})``."""
+    position = torch.arange(start, start + length, dtype=torch.float32).unsqueeze(1)  # [L, 1]
+    rates = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32)
+                      * (-math.log(10000.0) / dim))  # [d/2]  1 / 10000^{2i/d}
+    pe = torch.zeros(length, dim)
+    pe[:, 0::2] = torch.sin(position * rates)
+    pe[:, 1::2] = torch.cos(position * rates[: dim // 2])
+    return pe
+
+
+def causal_mask(queries: int, keys: int | None = None,
+                device: torch.device | None = None) -> torch.Tensor:
+    """``[T, P + T]`` bool, True where query ``t`` may see key ``s``: ``s <= P + t``.
+
+    ``queries`` is ``T``; ``keys`` (default ``T``) is ``P + T``, for ``P`` earlier positions
+    that are already cached: every query sees all of them, and itself, and nothing later.
+    """
+    keys = queries if keys is None else keys
+    return torch.ones(queries, keys, dtype=torch.bool, device=device).tril(keys - queries)
+
+
+class FeedForward(nn.Sequential):
+    """The position-wise network ``max(0, x W_1 + b_1) W_2 + b_2``: ``[.., d] -> [.., d]``."""
+
+    def __init__(self, dim: int, ff_dim: int, dropout: float = 0.0):
+        super().__init__(nn.Linear(dim, ff_dim), nn.ReLU(), nn.Dropout(dropout),
+                         nn.Linear(ff_dim, dim))
+
+
+class EncoderLayer(nn.Module):
+    """``x = x + SelfAttention(LN(x))``; ``x = x + FeedForward(LN(x))`` (pre-norm)."""
+
+    def __init__(self, dim: int, heads: int, ff_dim: int, dropout: float = 0.0):
+        super().__init__()
+        self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.attention = MultiHeadAttention(dim, heads, dropout=dropout)
+        self.feed_forward = FeedForward(dim, ff_dim, dropout)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """``x`` ``[B, S, d]``, ``mask`` ``[B, S]`` (real positions) -> ``[B, S, d]``."""
+        normed = self.norm1(x)
+        x = x + self.dropout(self.attention(normed, normed, mask)[0])  # [B, S, d]
+        return x + self.dropout(self.feed_forward(self.norm2(x)))
+
+
+class DecoderLayer(nn.Module):
+    """Pre-norm: causal self-attention, cross-attention over the encoder, feed-forward."""
+
+    def __init__(self, dim: int, heads: int, ff_dim: int, dropout: float = 0.0):
+        super().__init__()
+        self.norm1, self.norm2, self.norm3 = (nn.LayerNorm(dim), nn.LayerNorm(dim),
+                                              nn.LayerNorm(dim))
+        self.self_attention = MultiHeadAttention(dim, heads, dropout=dropout)
+        self.cross_attention = MultiHeadAttention(dim, heads, dropout=dropout)
+        self.feed_forward = FeedForward(dim, ff_dim, dropout)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, seen: torch.Tensor, enc: EncoderOutput
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """New positions ``x`` ``[B, K, d]`` after ``P`` earlier ones.
+
+        Args:
+            x: ``[B, K, d]`` this layer's inputs at the new positions.
+            seen: ``[B, P + K, d]`` this layer's inputs at every position so far, the new ones
+                last (the keys and values of the causal self-attention).
+            enc: the encoder's output (``outputs`` ``[B, S, d]``, ``mask`` ``[B, S]``).
+
+        Returns:
+            ``[B, K, d]`` the outputs and ``[B, h, K, S]`` the cross-attention's weights.
+        """
+        batch, steps, _ = x.shape
+        causal = causal_mask(steps, seen.size(1), x.device).expand(batch, -1, -1)  # [B,K,P+K]
+        x = x + self.dropout(self.self_attention(self.norm1(x), self.norm1(seen), causal)[0])
+        context, weights = self.cross_attention(self.norm2(x), enc.outputs, enc.mask)
+        x = x + self.dropout(context)  # [B, K, d]
+        return x + self.dropout(self.feed_forward(self.norm3(x))), weights
+
+
+class Embedder(nn.Module):
+    """``sqrt(d) e(x_p) + PE[p]``, then dropout: ``[B, L]`` ids -> ``[B, L, d]``."""
+
+    def __init__(self, vocab_size: int, dim: int, dropout: float = 0.0):
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, dim, padding_idx=PAD_ID)
+        self.dropout = nn.Dropout(dropout)
+        self.scale = math.sqrt(dim)
+
+    def forward(self, ids: torch.Tensor, start: int = 0) -> torch.Tensor:
+        """``ids`` ``[B, L]`` at positions ``start .. start + L - 1``."""
+        pe = sinusoidal_positions(ids.size(1), self.embedding.embedding_dim, start)  # [L, d]
+        return self.dropout(self.embedding(ids) * self.scale + pe.to(ids.device))
+
+
+class TransformerEncoder(Encoder):
+    """Embeddings with positions, ``layers`` encoder layers, a final LayerNorm.
+
+    ``EncoderOutput.outputs`` is ``[B, S, d]`` (zeros at padding), ``state`` is None (the
+    decoder reads the encoder through cross-attention only).
+    """
+
+    def __init__(self, vocab_size: int, dim: int, ff_dim: int, layers: int = 3,
+                 heads: int = 4, dropout: float = 0.0):
+        super().__init__()
+        self.embed = Embedder(vocab_size, dim, dropout)
+        self.layers = nn.ModuleList(EncoderLayer(dim, heads, ff_dim, dropout)
+                                    for _ in range(layers))
+        self.norm = nn.LayerNorm(dim)
+
+    def forward(self, src: torch.Tensor, src_lens: torch.Tensor) -> EncoderOutput:
+        """Encode ``src`` ``[B, S]`` (ids ``x``; ``src_lens`` ``[B]`` is implied by the pads)."""
+        mask = src != PAD_ID  # [B, S]
+        x = self.embed(src)  # [B, S, d]
+        for layer in self.layers:
+            x = layer(x, mask)
+        return EncoderOutput(self.norm(x) * mask.unsqueeze(-1), None, mask)  # [B, S, d]
+
+
+class TransformerDecoder(Decoder):
+    """Embeddings with positions, ``layers`` decoder layers, a final LayerNorm, the output layer.
+
+    The state is a tuple of ``layers`` tensors ``[B, t, d]``: every layer's inputs at the
+    ``t`` positions decoded so far (a cache; empty before the first step).
+    """
+
+    def __init__(self, vocab_size: int, dim: int, ff_dim: int, layers: int = 3,
+                 heads: int = 4, dropout: float = 0.0):
+        super().__init__()
+        self.embed = Embedder(vocab_size, dim, dropout)
+        self.layers = nn.ModuleList(DecoderLayer(dim, heads, ff_dim, dropout)
+                                    for _ in range(layers))
+        self.norm = nn.LayerNorm(dim)
+        self.out = nn.Linear(dim, vocab_size)  # W_o, b_o
+
+    def init_state(self, enc: EncoderOutput) -> tuple[torch.Tensor, ...]:
+        """An empty cache: ``layers`` tensors ``[B, 0, d]``."""
+        empty = enc.outputs.new_zeros(enc.outputs.size(0), 0, enc.outputs.size(-1))
+        return tuple(empty for _ in self.layers)
+
+    def _run(self, inputs: torch.Tensor, state: tuple[torch.Tensor, ...], enc: EncoderOutput
+             ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...], list[torch.Tensor]]:
+        """``inputs`` ``[B, K]`` after the cached positions: the top layer's outputs
+        ``[B, K, d]``, the longer cache and every layer's cross-attention ``[B, h, K, S]``."""
+        x = self.embed(inputs, start=state[0].size(1))  # [B, K, d]
+        cache, weights = [], []
+        for layer, past in zip(self.layers, state, strict=True):
+            seen = torch.cat([past, x], dim=1)  # [B, P + K, d]
+            cache.append(seen)
+            x, layer_weights = layer(x, seen, enc)  # [B, K, d], [B, h, K, S]
+            weights.append(layer_weights)
+        return self.norm(x), tuple(cache), weights
+
+    def forward_sequence(self, inputs: torch.Tensor, state: tuple[torch.Tensor, ...],
+                         enc: EncoderOutput) -> DecoderRun:
+        """All ``K`` steps of ``inputs`` ``[B, K]`` at once, under the causal mask.
+
+        Returns ``logits`` ``[B, K, V]``, the cache and the last layer's cross-attention,
+        averaged over the heads, ``[B, K, S]``.
+        """
+        x, cache, weights = self._run(inputs, state, enc)
+        return DecoderRun(self.out(x), cache, weights[-1].mean(dim=1))
+
+    def forward(self, prev: torch.Tensor, state: tuple[torch.Tensor, ...],
+                enc: EncoderOutput) -> DecoderStep:
+        """One step: ``prev`` ``[B]`` ids ``y_{t-1}``. Returns ``logits`` ``[B, V]``, the cache
+        one position longer and ``attention`` ``[B, S]``."""
+        run = self.forward_sequence(prev.unsqueeze(1), state, enc)
+        return DecoderStep(run.logits.squeeze(1), run.state, run.attention.squeeze(1))
+
+    def cross_attention(self, inputs: torch.Tensor, enc: EncoderOutput) -> list[torch.Tensor]:
+        """Every layer's cross-attention weights ``[B, h, K, S]`` on the inputs ``[B, K]``."""
+        return self._run(inputs, self.init_state(enc), enc)[2]
+
+
+def build_transformer_model(kind: str, src_vocab_size: int, tgt_vocab_size: int,
+                            emb_dim: int, hidden_dim: int, config: dict, options: dict):
+    """``build_model("transformer", ...)``: model width ``d = emb_dim``, feed-forward size
+    ``d_ff = hidden_dim``.
+
+    Options: ``layers`` (per stack, default 3), ``heads`` (default 4; must divide
+    ``emb_dim``), ``dropout`` (default 0.1, Vaswani et al.'s).
+    """
+    from seq2code.models.base import Seq2Seq
+
+    options = dict(options)
+    layers = options.pop("layers", 3)
+    heads = options.pop("heads", 4)
+    dropout = options.pop("dropout", 0.1)
+    if options:
+        raise TypeError(f"model kind {kind!r} takes no option {', '.join(sorted(options))}")
+    encoder = TransformerEncoder(src_vocab_size, emb_dim, hidden_dim, layers, heads, dropout)
+    decoder = TransformerDecoder(tgt_vocab_size, emb_dim, hidden_dim, layers, heads, dropout)
+    return Seq2Seq(encoder, decoder, kind=kind, config=config)
+
+
+def transformer_parameters(src_vocab: int, tgt_vocab: int, emb: int, hidden: int,
+                           layers: int = 3) -> int:
+    """The parameter count of the ``transformer`` model from the formula (``d = emb``,
+    ``d_ff = hidden``): a multi-head attention has ``4 (d d + d)``, a feed-forward network
+    ``d d_ff + d_ff + d_ff d + d``, a LayerNorm ``2 d``; an encoder layer is one attention, one
+    feed-forward and two norms, a decoder layer two attentions and three norms; then the
+    embeddings, a final norm per stack and the output layer ``d V + V``."""
+    attention = 4 * (emb * emb + emb)
+    feed_forward = 2 * emb * hidden + hidden + emb
+    norm = 2 * emb
+    encoder_layer = attention + feed_forward + 2 * norm
+    decoder_layer = 2 * attention + feed_forward + 3 * norm
+    return (src_vocab * emb + tgt_vocab * emb + layers * (encoder_layer + decoder_layer)
+            + 2 * norm + emb * tgt_vocab + tgt_vocab)
