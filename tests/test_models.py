@@ -39,13 +39,14 @@ def test_shapes(kind):
     assert enc.mask.tolist()[1] == [True] * 3 + [False] * 4
     assert (enc.outputs[1, 3:] == 0).all()
     out = model(batch.src, batch.src_lens, batch.tgt_in)
-    assert out.logits.shape == (3, 7, 30)
-    if kind == "attention":
+    width = 30 + 7 * getattr(model, "copies", False)  # copy kinds: extended vocabulary V + S
+    assert out.logits.shape == (3, 7, width)
+    if kind in ("attention", "copy", "coverage"):
         assert out.attention.shape == (3, 7, 7)
     else:
         assert out.attention is None
     step = model.decoder(batch.tgt_in[:, 0], model.decoder.init_state(enc), enc)
-    assert step.logits.shape == (3, 30)
+    assert step.logits.shape == (3, width)
 
 
 @pytest.mark.parametrize("kind,expected", [("rnn", 228_412), ("lstm", 821_308),

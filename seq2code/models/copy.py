@@ -269,6 +269,14 @@ class CopySeq2Seq(Seq2Seq):
         enc = self.encoder(ids, src_lens)
         return CopyEncoderOutput(enc.outputs, enc.state, enc.mask, src_ext)
 
+    def forward(self, src: torch.Tensor, src_lens: torch.Tensor, tgt_in: torch.Tensor,
+                *args, enc: EncoderOutput | None = None, **kwargs):
+        """:meth:`Seq2Seq.forward`; an ``enc`` computed beforehand (an unrolled encoder's)
+        gets its ``src_ext`` from the packed ``src``."""
+        if enc is not None and not isinstance(enc, CopyEncoderOutput):
+            enc = CopyEncoderOutput(*enc, unpack_source(src, self.src_vocab_size)[1])
+        return super().forward(src, src_lens, tgt_in, *args, enc=enc, **kwargs)
+
     # -- the bookkeeping around the model: tokens in, tokens out -----------------------------
 
     def source_view(self, nl_tokens: Sequence[str]) -> tuple[list[str], dict[str, str]]:
