@@ -535,6 +535,135 @@ assert batch.tgt_in[row, 0].item() == 1 and tgt_vocab.itos[int(batch.tgt_out[row
 # Where the row is shorter than the batch, both `tgt_in` and `tgt_out` end in `<pad>`: the
 # loss skips those positions (`ignore_index=0`), so padding never teaches the model anything.
 #
+# ## 1.9 Exercises
+#
+# Each exercise below has a cell for your code: replace `raise NotImplementedError` with
+# your answer and run the cell. The check under it runs your function on small cases and
+# prints a tick, or a hint that names the mistake. The solution follows in a hidden cell.
+#
+# ### Exercise 1: the shift by one
+#
+# Write `shift_by_one(tgt)`: from a padded batch of code ids `tgt` of shape
+# `[batch, T]`, each row framed as `<sos> y1 ... yn <eos>` and padded with `<pad>` (id 0),
+# return the pair `(tgt_in, tgt_out)`, each of shape `[batch, T - 1]`: what the decoder
+# reads and what it must predict (section 1.8).
+#
+# <details><summary>Hint</summary>
+# Both are slices of <code>tgt</code> along the positions (the second axis): one drops the
+# last position, the other the first.
+# </details>
+
+# %% tags=["exercise"]
+from seq2code.exercises.ch01 import check_shift_by_one
+
+
+def shift_by_one(tgt):
+    # your code here
+    raise NotImplementedError
+
+
+check_shift_by_one(shift_by_one)
+
+# %% tags=["solution", "hide-input"] cellView="form"
+# @title Solution
+from seq2code.exercises.ch01 import check_shift_by_one
+
+
+def shift_by_one(tgt):
+    """``tgt`` ``[B, T]`` -> ``tgt_in`` ``[B, T-1]`` (<sos> y1..yn) and ``tgt_out``
+    ``[B, T-1]`` (y1..yn <eos>)."""
+    return tgt[:, :-1], tgt[:, 1:]
+
+
+check_shift_by_one(shift_by_one, strict=True)
+
+# %% [markdown]
+# ### Exercise 2: the padding mask from the lengths
+#
+# Write `lengths_to_mask(lengths, max_len)`: from a tensor of real lengths of shape
+# `[batch]` return a bool mask of shape `[batch, max_len]` that is True at the real
+# positions of each row (the first `lengths[b]` ones) and False at the padding. Use no
+# Python loop: compare a row of positions `0, 1, ..., max_len - 1` with a column of lengths
+# and let broadcasting do the rest.
+#
+# <details><summary>Hint</summary>
+# <code>torch.arange(max_len)</code> has shape <code>[max_len]</code>; index it with
+# <code>[None, :]</code> to get <code>[1, max_len]</code>, and the lengths with
+# <code>[:, None]</code> to get <code>[batch, 1]</code>. Position <code>s</code> is real when
+# <code>s &lt; length</code>.
+# </details>
+
+# %% tags=["exercise"]
+from seq2code.exercises.ch01 import check_lengths_to_mask
+
+
+def lengths_to_mask(lengths, max_len):
+    # your code here
+    raise NotImplementedError
+
+
+check_lengths_to_mask(lengths_to_mask)
+
+# %% tags=["solution", "hide-input"] cellView="form"
+# @title Solution
+import torch
+
+from seq2code.exercises.ch01 import check_lengths_to_mask
+
+
+def lengths_to_mask(lengths, max_len):
+    """``lengths`` ``[B]`` -> ``[B, max_len]`` bool, True at positions ``s < lengths[b]``."""
+    positions = torch.arange(max_len, device=lengths.device)  # [S]
+    return positions[None, :] < lengths[:, None]  # [1, S] < [B, 1] -> [B, S]
+
+
+check_lengths_to_mask(lengths_to_mask, strict=True)
+
+# %% [markdown]
+# ### Exercise 3: a vocabulary with `min_freq`
+#
+# Write `build_vocab(token_lists, min_freq)` without using `Vocab`: count the tokens of
+# all the lists and return the vocabulary as a list of tokens, where position $i$ holds the
+# token of id $i$. It starts with the four special tokens `<pad>`, `<sos>`, `<eos>`,
+# `<unk>` (ids 0 to 3), followed by every token seen at least `min_freq` times, most
+# frequent first, and equally frequent tokens in alphabetical order (so that the same data
+# always gives the same ids). `Vocab.build` in section 1.5 is one answer; try it yourself
+# first.
+#
+# <details><summary>Hint</summary>
+# <code>collections.Counter</code> counts; <code>sorted(tokens, key=lambda t: (-counts[t],
+# t))</code> orders by decreasing count, then alphabetically.
+# </details>
+
+# %% tags=["exercise"]
+from seq2code.exercises.ch01 import check_build_vocab
+
+
+def build_vocab(token_lists, min_freq):
+    # your code here
+    raise NotImplementedError
+
+
+check_build_vocab(build_vocab)
+
+# %% tags=["solution", "hide-input"] cellView="form"
+# @title Solution
+from collections import Counter
+
+from seq2code.exercises.ch01 import check_build_vocab
+
+
+def build_vocab(token_lists, min_freq):
+    """The tokens of id 0, 1, 2, ...: the four specials, then the tokens seen ``min_freq``
+    times or more, most frequent first, ties alphabetically."""
+    counts = Counter(token for tokens in token_lists for token in tokens)
+    kept = [token for token, count in counts.items() if count >= min_freq]
+    return ["<pad>", "<sos>", "<eos>", "<unk>"] + sorted(kept, key=lambda t: (-counts[t], t))
+
+
+check_build_vocab(build_vocab, strict=True)
+
+# %% [markdown]
 # ## Summary
 #
 # - The task: one line of Python from one English description. The Django data has 18,805

@@ -237,13 +237,31 @@ def expect_shape(value, shape, name: str = "your result") -> torch.Tensor:
     return value
 
 
-def expect_close(value, expected: torch.Tensor, name: str = "your result", *,
-                 atol: float = 1e-5, rtol: float = 1e-4) -> torch.Tensor:
-    """Compare ``value`` with ``expected``: type, then shape, then dtype kind, then values.
+def _same(value: torch.Tensor, other: torch.Tensor, atol: float, rtol: float) -> bool:
+    """Same shape and values (floats up to ``atol``/``rtol``; NaN never equal)."""
+    if tuple(value.shape) != tuple(other.shape):
+        return False
+    if value.is_floating_point() or other.is_floating_point():
+        return bool(torch.allclose(value.detach().cpu().double(), other.detach().cpu().double(),
+                                   atol=atol, rtol=rtol))
+    return bool(torch.equal(value.detach().cpu().long(), other.detach().cpu().long()))
 
-    The hint names the first thing that differs, e.g. "expected shape [2, 3], got [3, 2]"
-    or "values differ at 2 of 6 positions, first at (0, 1): expected 0.5, got 0.25".
+
+def expect_close(value, expected: torch.Tensor, name: str = "your result", *,
+                 mistakes: list[tuple[torch.Tensor, str]] = (), atol: float = 1e-5,
+                 rtol: float = 1e-4) -> torch.Tensor:
+    """Compare ``value`` with ``expected``: type, known mistakes, shape, dtype, then values.
+
+    ``mistakes`` lists ``(what that mistake returns, its hint)``: a value equal to one of
+    them gets that specific hint. Otherwise the hint names the first thing that differs,
+    e.g. "expected shape [2, 3], got [3, 2]" or "values differ at 2 of 6 positions, first
+    at (0, 1): expected 0.5, got 0.25".
     """
+    value = expect_tensor(value, name)
+    if not _same(value, expected, atol, rtol):
+        for wrong, hint in mistakes:
+            if _same(value, wrong, atol, rtol):
+                raise Hint(hint)
     value = expect_shape(value, expected.shape, name)
     if expected.dtype == torch.bool and value.dtype != torch.bool:
         raise Hint(f"{name} should be a bool tensor (True/False), got dtype {value.dtype}")
