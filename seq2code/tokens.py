@@ -18,6 +18,7 @@ import io
 import keyword
 import re
 import tokenize
+import unicodedata
 from collections.abc import Sequence
 
 # --- the English side ----------------------------------------------------------------------
@@ -39,10 +40,21 @@ def tokenize_nl(text: str) -> list[str]:
     words and single punctuation characters. Case is kept, since identifiers in the English
     are copied into the code.
 
+    Control and invisible format characters (``\\x00``, escape sequences, zero-width
+    spaces) separate words like a space and are never tokens: a description made only of
+    them has no tokens.
+
     >>> tokenize_nl("call the function six.text_type with string 'utf-8'.")
     ['call', 'the', 'function', 'six', '.', 'text_type', 'with', 'string', "'utf-8'", '.']
     """
-    return _NL_TOKEN.findall(text)
+    return _NL_TOKEN.findall(_without_control_characters(text))
+
+
+def _without_control_characters(text: str) -> str:
+    """``text`` with every control (Cc) or format (Cf) character replaced by a space."""
+    if text.isprintable():  # the common case, checked in C
+        return text
+    return "".join(" " if unicodedata.category(c) in ("Cc", "Cf") else c for c in text)
 
 
 def is_quoted(token: str) -> bool:

@@ -154,3 +154,38 @@ def test_usage_errors_are_one_line(capsys):
     _one_error_line(capsys.readouterr().err)
     assert main(["train", "--model", "rnn", "--out", "x", "--epochs", "zero"]) == 2
     _one_error_line(capsys.readouterr().err)
+
+
+# --- bad input on the public face: a result or one clear line, never a traceback ------------
+
+@pytest.mark.parametrize("description", [
+    "définir la fonction café avec l'argument «naïve»",     # non-ASCII letters and quotes
+    "call foo\x07 with\x1b[31m bar\x00 baz\u200b",          # control characters, zero-width space
+    "zqxv wvvkq jjjxq pffft",                               # only words no vocabulary knows
+    "返回 列表 的 长度 😀",                                   # no Latin letters at all
+    "!!! ??? ((( ]]]",                                      # punctuation only
+])
+def test_generate_gives_code_for_odd_descriptions(run_dir, capsys, description):
+    assert main(["generate", str(run_dir), description]) == 0
+    out, err = capsys.readouterr()
+    assert out.endswith("\n") and "Traceback" not in err
+
+
+@pytest.mark.parametrize("description", ["\x00\x01\x02", "\u200b\u200b", "\n\r\t\x0b\x0c",
+                                         "\x1b\x7f"])
+def test_generate_refuses_descriptions_without_a_token(run_dir, capsys, description):
+    """Control and invisible characters are not words: such a description is empty."""
+    assert main(["generate", str(run_dir), description]) == 2
+    assert "empty" in _one_error_line(capsys.readouterr().err)
+
+
+def test_generate_a_100000_character_description_in_a_subprocess(run_dir, env):
+    """The real process: one warning line on stderr, the code on stdout, exit 0."""
+    description = ("return the value of the attribute name of the object self " * 1700)[:100_000]
+    result = subprocess.run([sys.executable, "-m", "seq2code", "generate", str(run_dir),
+                             description], capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    [warning] = [line for line in result.stderr.splitlines() if line.strip()]
+    assert warning.startswith("seq2code: warning: ") and "truncated" in warning
+    assert result.stdout.strip()

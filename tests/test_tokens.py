@@ -44,6 +44,12 @@ def test_nl_keeps_case_numbers_and_apostrophes_inside_strings():
                                  ",", "0.15", "and", "kwargs", "[", "'x'", "]", "."]
 
 
+def test_nl_control_and_invisible_characters_separate_words_and_are_never_tokens():
+    assert tokenize_nl("call\x00foo\u200bwith\x1b bar\x7f") == ["call", "foo", "with", "bar"]
+    assert tokenize_nl("\x00\x01\u200b\ufeff") == []
+    assert tokenize_nl("définir café 😀") == ["définir", "café", "😀"]
+
+
 def test_nl_apostrophe_outside_a_string_is_punctuation():
     assert tokenize_nl("it doesn't") == ["it", "doesn", "'", "t"]
 
