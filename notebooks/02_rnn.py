@@ -399,6 +399,149 @@ assert not torch.isnan(grad_norms).any()
 translate(rnn, ["return the value of x", "call the function foo with argument bar"])
 
 # %% [markdown]
+# ## Exercises
+#
+# Replace `raise NotImplementedError` with your answer and run the cell: the check under it
+# tries your function on small cases and prints a tick, or a hint that names the mistake.
+# The solution follows in a hidden cell.
+#
+# ### Exercise 1: count the parameters by hand
+#
+# Write `rnn_parameters(V_src, V_tgt, E, H)`, the number of parameters of
+# `build_model("rnn", V_src, V_tgt, emb_dim=E, hidden_dim=H)` as a formula. The model has
+# an English embedding, a code embedding, an encoder RNN and a decoder RNN (each reading
+# embeddings of size $E$ into a state of size $H$, with PyTorch's two biases $b_{ih}$ and
+# $b_{hh}$), and an output layer from the decoder state to the code vocabulary. The check
+# compares your formula with `count_parameters` on several sizes.
+#
+# <details><summary>Hint</summary>
+# An embedding of a vocabulary of V tokens has V x E numbers. One tanh RNN layer has
+# W_xh (H x E), W_hh (H x H), b_ih and b_hh (H each). A linear layer from H to V has
+# H x V weights and V biases.
+# </details>
+
+# %% tags=["exercise"]
+from seq2code.exercises.ch02 import check_rnn_parameters
+
+
+def rnn_parameters(V_src, V_tgt, E, H):
+    # your code here
+    raise NotImplementedError
+
+
+check_rnn_parameters(rnn_parameters)
+
+# %% tags=["solution", "hide-input"] cellView="form"
+# @title Solution
+from seq2code.exercises.ch02 import check_rnn_parameters
+
+
+def rnn_parameters(V_src, V_tgt, E, H):
+    """Parameters of the RNN encoder-decoder: embeddings, two RNN layers, output layer."""
+    embeddings = V_src * E + V_tgt * E
+    rnn_layer = H * E + H * H + 2 * H  # W_xh, W_hh, b_ih, b_hh
+    output = H * V_tgt + V_tgt  # W_o, b_o
+    return embeddings + 2 * rnn_layer + output
+
+
+check_rnn_parameters(rnn_parameters, strict=True)
+
+# %% [markdown]
+# ### Exercise 2: one step of the recurrence
+#
+# Write `rnn_step(x_t, h_prev, W_xh, W_hh, b)`, one step
+# $h_t = \tanh(W_{xh} x_t + W_{hh} h_{t-1} + b)$ for a whole batch: `x_t` has shape
+# `[B, E]`, `h_prev` $[B, H]$, `W_xh` $[H, E]$, `W_hh` $[H, H]$ and `b` $[H]$; return $h_t$
+# of shape `[B, H]`.
+#
+# <details><summary>Hint</summary>
+# The rows of <code>x_t</code> are the examples, so <code>W_xh x_t</code> for every row at
+# once is <code>x_t @ W_xh.T</code>; likewise for <code>h_prev</code>.
+# </details>
+
+# %% tags=["exercise"]
+from seq2code.exercises.ch02 import check_rnn_step
+
+
+def rnn_step(x_t, h_prev, W_xh, W_hh, b):
+    # your code here
+    raise NotImplementedError
+
+
+check_rnn_step(rnn_step)
+
+# %% tags=["solution", "hide-input"] cellView="form"
+# @title Solution
+import torch
+
+from seq2code.exercises.ch02 import check_rnn_step
+
+
+def rnn_step(x_t, h_prev, W_xh, W_hh, b):
+    """``x_t`` [B, E], ``h_prev`` [B, H] -> ``h_t`` [B, H] = tanh(W_xh x_t + W_hh h_{t-1} + b)."""
+    return torch.tanh(x_t @ W_xh.T + h_prev @ W_hh.T + b)
+
+
+check_rnn_step(rnn_step, strict=True)
+
+# %% [markdown]
+# ### Exercise 3: when greedy decoding stops
+#
+# Write `greedy_decode(step, batch_size, max_len)`, the loop of greedy decoding for a
+# batch. `step(prev)` stands for the decoder: it takes the previous token of every row,
+# ids of shape `[B]`, and returns the logits of the next token, shape `[B, V]` (it keeps
+# its own state). Start every row from `<sos>` (id 1) and feed back each step's most likely
+# token. A row has *finished* once it has written `<eos>` (id 2); its `<eos>` is kept and
+# every later position of that row is `<pad>` (id 0). Stop as soon as every row has
+# finished, or after `max_len` steps, and return the tokens as a tensor `[B, steps]`.
+# This is the rule that the library's `greedy_decode` follows.
+#
+# <details><summary>Hint</summary>
+# Keep a bool tensor <code>finished</code> of shape <code>[B]</code>. At each step: take the
+# argmax over the vocabulary, replace it by <code>&lt;pad&gt;</code> where the row had
+# already finished (<code>torch.where</code>), then mark the rows that just wrote
+# <code>&lt;eos&gt;</code>. Stack the steps along <code>dim=1</code>.
+# </details>
+
+# %% tags=["exercise"]
+from seq2code.exercises.ch02 import check_greedy_decode
+
+
+def greedy_decode(step, batch_size, max_len):
+    # your code here
+    raise NotImplementedError
+
+
+check_greedy_decode(greedy_decode)
+
+# %% tags=["solution", "hide-input"] cellView="form"
+# @title Solution
+import torch
+
+from seq2code.exercises.ch02 import check_greedy_decode
+
+PAD, SOS, EOS = 0, 1, 2
+
+
+def greedy_decode(step, batch_size, max_len):
+    """Greedy decoding of a batch: ``[B, steps]`` ids, ``<pad>`` after each row's ``<eos>``."""
+    prev = torch.full((batch_size,), SOS, dtype=torch.long)  # [B] y_0 = <sos>
+    finished = torch.zeros(batch_size, dtype=torch.bool)  # [B]
+    outputs = []
+    for _ in range(max_len):
+        y = step(prev).argmax(dim=-1)  # [B] y_t
+        y = torch.where(finished, torch.full_like(y, PAD), y)  # finished rows are padded
+        outputs.append(y)
+        finished |= y == EOS
+        prev = y
+        if finished.all():
+            break
+    return torch.stack(outputs, dim=1)  # [B, steps]
+
+
+check_greedy_decode(greedy_decode, strict=True)
+
+# %% [markdown]
 # ## Summary
 #
 # - A vanilla RNN applies $h_t = \tanh(W_{xh} x_t + W_{hh} h_{t-1} + b)$ step by step; our
