@@ -23,12 +23,16 @@ from seq2code.models.base import (
     Seq2SeqOutput,
     count_parameters,
 )
+from seq2code.models.bidirectional import bidirectional_parameters, build_bidirectional_model
 from seq2code.models.copy import build_copy_model
 from seq2code.models.coverage import build_coverage_model
 from seq2code.models.lstm import LSTMDecoder, LSTMEncoder
+from seq2code.models.multihead import build_multihead_model, multihead_parameters
 from seq2code.models.rnn import RNNDecoder, RNNEncoder
+from seq2code.models.transformer import build_transformer_model, transformer_parameters
 
-KINDS = ("rnn", "lstm", "attention", "copy", "coverage")
+KINDS = ("rnn", "lstm", "attention", "bidirectional", "copy", "coverage", "multihead",
+         "transformer")
 
 __all__ = [
     "KINDS", "AdditiveAttention", "AttentionLSTMDecoder", "AttentionLSTMEncoder", "Decoder",
@@ -63,8 +67,14 @@ def build_model(kind: str, src_vocab_size: int, tgt_vocab_size: int, emb_dim: in
     _check_kind(kind)
     config = {"kind": kind, "src_vocab_size": src_vocab_size, "tgt_vocab_size": tgt_vocab_size,
               "emb_dim": emb_dim, "hidden_dim": hidden_dim, **options}
+    if kind == "bidirectional":  # chapter 6: seq2code.models.bidirectional
+        return build_bidirectional_model(kind, src_vocab_size, tgt_vocab_size, emb_dim,
+                                         hidden_dim, config, options)
     if kind in ("copy", "coverage"):  # chapter 7: seq2code.models.copy, .coverage
         build = build_copy_model if kind == "copy" else build_coverage_model
+        return build(kind, src_vocab_size, tgt_vocab_size, emb_dim, hidden_dim, config, options)
+    if kind in ("multihead", "transformer"):  # chapter 8: seq2code.models.multihead, .transformer
+        build = build_multihead_model if kind == "multihead" else build_transformer_model
         return build(kind, src_vocab_size, tgt_vocab_size, emb_dim, hidden_dim, config, options)
     dropout = options.pop("dropout", 0.0)
     precompute_keys = options.pop("precompute_keys", True) if kind == "attention" else True
@@ -94,6 +104,12 @@ def expected_parameters(kind: str, src_vocab: int, tgt_vocab: int, emb: int = 12
     attention has ``W_t`` and ``W_s`` (``H x H`` each) and ``v`` (``H``).
     """
     _check_kind(kind)
+    if kind == "bidirectional":  # chapter 6
+        return bidirectional_parameters(src_vocab, tgt_vocab, emb, hidden)
+    if kind == "multihead":  # chapter 8: the formulas live beside the models
+        return multihead_parameters(src_vocab, tgt_vocab, emb, hidden)
+    if kind == "transformer":
+        return transformer_parameters(src_vocab, tgt_vocab, emb, hidden)
 
     def rnn_layer(n_in: int) -> int:
         return hidden * n_in + hidden * hidden + 2 * hidden
