@@ -235,14 +235,14 @@ def build_multihead_model(kind: str, src_vocab_size: int, tgt_vocab_size: int, e
                           hidden_dim: int, config: dict, options: dict):
     """``build_model("multihead", ...)``: chapter 4's LSTM encoder, :class:`MultiHeadLSTMDecoder`.
 
-    Options: ``heads`` (default 4; must divide ``hidden_dim``), ``dropout`` (embeddings,
-    default 0.0).
+    Options: ``heads`` (default ``gcd(4, hidden_dim)``: 4 heads, or fewer for a size that 4
+    does not divide), ``dropout`` (embeddings, default 0.0).
     """
     from seq2code.models.attention import AttentionLSTMEncoder
     from seq2code.models.base import Seq2Seq
 
     options = dict(options)
-    heads = options.pop("heads", 4)
+    heads = options.pop("heads", math.gcd(4, hidden_dim))
     dropout = options.pop("dropout", 0.0)
     if options:
         raise TypeError(f"model kind {kind!r} takes no option {', '.join(sorted(options))}")

@@ -222,14 +222,14 @@ def build_transformer_model(kind: str, src_vocab_size: int, tgt_vocab_size: int,
     """``build_model("transformer", ...)``: model width ``d = emb_dim``, feed-forward size
     ``d_ff = hidden_dim``.
 
-    Options: ``layers`` (per stack, default 3), ``heads`` (default 4; must divide
-    ``emb_dim``), ``dropout`` (default 0.1, Vaswani et al.'s).
+    Options: ``layers`` (per stack, default 3), ``heads`` (default ``gcd(4, emb_dim)``: 4, or
+    fewer for a width that 4 does not divide), ``dropout`` (default 0.1, Vaswani et al.'s).
     """
     from seq2code.models.base import Seq2Seq
 
     options = dict(options)
     layers = options.pop("layers", 3)
-    heads = options.pop("heads", 4)
+    heads = options.pop("heads", math.gcd(4, emb_dim))
     dropout = options.pop("dropout", 0.1)
     if options:
         raise TypeError(f"model kind {kind!r} takes no option {', '.join(sorted(options))}")
