@@ -31,6 +31,7 @@ import torch
 
 from seq2code import cache, checkpoint, decoding, models, training
 from seq2code.batching import Pair, encode_pairs, pad
+from seq2code.beam import beam_search
 from seq2code.data import Example, load_django
 from seq2code.metrics import evaluate_predictions
 from seq2code.profiles import Profile, default_device, get_profile
@@ -171,6 +172,15 @@ class Trained:
         return (self.config.get("profile") or {}).get("max_tgt_len") or 100
 
 
+def model_pairs(model: torch.nn.Module, data: Data, split: str) -> list[Pair]:
+    """``data.pairs[split]``, or for a copy model (chapter 7) the pairs it reads: packed
+    source ids and extended target ids (:meth:`seq2code.models.copy.CopySeq2Seq.encode_pairs`)."""
+    if not getattr(model, "copies", False):
+        return data.pairs[split]
+    return model.encode_pairs(data.nl_tokens[split], data.code_tokens[split], data.src_vocab,
+                              data.tgt_vocab, data.profile.max_src_len, data.profile.max_tgt_len)
+
+
 def make_train_config(profile: Profile, seed: int = 0,
                       train_options: dict | None = None) -> training.TrainConfig:
     """The profile's :class:`~seq2code.training.TrainConfig` (epochs, batch size, decoding
@@ -219,7 +229,8 @@ def train_model(kind: str, profile: Profile | str | None = None, *, data: Data |
         extra = {"src_vocab": data.src_vocab.to_dict(), "tgt_vocab": data.tgt_vocab.to_dict(),
                  "profile": profile.to_dict(), "data": data.info(), "seed": seed,
                  "model_options": model_options}
-        training.train(model, data.pairs["train"], data.pairs["dev"], config, device=device,
+        train_pairs, dev_pairs = model_pairs(model, data, "train"), model_pairs(model, data, "dev")
+        training.train(model, train_pairs, dev_pairs, config, device=device,
                        checkpoint_dir=checkpoint_dir, checkpoint_extra=extra,
                        resume=resume_run, progress=progress)
 
@@ -275,18 +286,34 @@ def _device_of(model: torch.nn.Module) -> torch.device:
 
 @torch.no_grad()
 def _decode(trained: Trained, sources: Sequence[list[str]], max_len: int,
-            batch_size: int = 128) -> list[list[str]]:
-    """Greedy-decode English token lists (each non-empty, already cut) into code tokens."""
+            batch_size: int = 128, beam: int = 1) -> list[list[str]]:
+    """Decode English token lists (each non-empty, already cut) into code tokens: greedily,
+    or with beam search of ``beam`` beams (chapter 6)."""
     device = _device_of(trained.model)
     trained.model.eval()
     out: list[list[str]] = []
+    copies = getattr(trained.model, "copies", False)  # chapter 7: extended vocabulary
     for start in range(0, len(sources), batch_size):
         chunk = sources[start:start + batch_size]
-        src, src_lens = pad([trained.src_vocab.encode(tokens) for tokens in chunk])
-        # src: [B, S] token ids x; src_lens: [B]
-        result = decoding.greedy_decode(trained.model, src.to(device), src_lens.to(device),
-                                        max_len)
-        out.extend(trained.tgt_vocab.decode(ids) for ids in result.tokens)
+        if copies:
+            views = [trained.model.source_view(tokens) for tokens in chunk]
+            ids = [trained.model.encode_source(view, trained.src_vocab, trained.tgt_vocab)
+                   for view, _ in views]
+        else:
+            ids = [trained.src_vocab.encode(tokens) for tokens in chunk]
+        src, src_lens = pad(ids)
+        # src: [B, S] token ids x (packed with src_ext for a copy model); src_lens: [B]
+        if beam > 1:
+            result = beam_search(trained.model, src.to(device), src_lens.to(device), beam,
+                                 max_len)
+        else:
+            result = decoding.greedy_decode(trained.model, src.to(device), src_lens.to(device),
+                                            max_len)
+        if copies:
+            out.extend(trained.model.output_tokens(row, view, mapping, trained.tgt_vocab)
+                       for row, (view, mapping) in zip(result.tokens, views, strict=True))
+        else:
+            out.extend(trained.tgt_vocab.decode(ids) for ids in result.tokens)
     return out
 
 
@@ -294,8 +321,10 @@ def _cut_source(tokens: list[str], max_src_len: int | None) -> list[str]:
     return tokens[:max_src_len] if max_src_len else tokens
 
 
-def translate(trained: Trained, texts: Sequence[str], max_len: int | None = None) -> list[str]:
-    """Generate one line of Python for each English description.
+def translate(trained: Trained, texts: Sequence[str], max_len: int | None = None,
+              beam: int = 1) -> list[str]:
+    """Generate one line of Python for each English description (greedy decoding, or beam
+    search with ``beam`` beams: :func:`seq2code.beam.beam_search`).
 
     Descriptions longer than the model's ``max_src_len`` tokens keep their first
     ``max_src_len`` tokens, with a warning that says so.
@@ -318,7 +347,7 @@ def translate(trained: Trained, texts: Sequence[str], max_len: int | None = None
     if not sources:
         return []
     return [untokenize_code(code) for code in
-            _decode(trained, sources, max_len or trained.max_tgt_len)]
+            _decode(trained, sources, max_len or trained.max_tgt_len, beam=beam)]
 
 
 @dataclass
@@ -343,8 +372,9 @@ class Report:
 
 
 def evaluate_model(trained: Trained, examples: Sequence[Example], *,
-                   batch_size: int = 128) -> Report:
-    """Greedy-decode every example and score the predictions with the course's metrics.
+                   batch_size: int = 128, beam: int = 1) -> Report:
+    """Decode every example (greedily, or with beam search of ``beam`` beams) and score the
+    predictions with the course's metrics.
 
     Over-long English inputs are cut to the model's ``max_src_len`` (as in training); the
     references are scored whole. An example whose English has no tokens predicts nothing.
@@ -353,7 +383,7 @@ def evaluate_model(trained: Trained, examples: Sequence[Example], *,
     ref_tokens = [tokenize_code(ex.code) for ex in examples]
     nonempty = [i for i, tokens in enumerate(nl_tokens) if tokens]
     decoded = _decode(trained, [_cut_source(nl_tokens[i], trained.max_src_len) for i in nonempty],
-                      trained.max_tgt_len, batch_size)
+                      trained.max_tgt_len, batch_size, beam)
     hyp_tokens: list[list[str]] = [[] for _ in examples]
     for i, tokens in zip(nonempty, decoded, strict=True):
         hyp_tokens[i] = tokens
