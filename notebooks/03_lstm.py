@@ -443,7 +443,153 @@ if profile.name != "ci":
 # of the line. Feeding its own guesses part of the time (scheduled sampling, Bengio et al.,
 # 2015, of which our fixed 0.5 is the simplest form) exposes the model to its mistakes; feeding
 # them all the time (0) makes early training hard, since the guesses are nonsense at first.
+
+# %% [markdown]
+# ## 3.8 Exercises
 #
+# Replace `raise NotImplementedError` with your answer and run the cell: the check under it
+# tries your function on small cases and prints a tick, or a hint that names the mistake.
+# The solution follows in a hidden cell.
+#
+# ### Exercise 1: the LSTM's parameters by hand
+#
+# Write `lstm_parameters(V_src, V_tgt, E, H)`, the number of parameters of
+# `build_model("lstm", V_src, V_tgt, emb_dim=E, hidden_dim=H)` as a formula: the same
+# parts as chapter 2's RNN encoder-decoder, with LSTM layers in place of RNN layers. The
+# check compares it with `count_parameters` on several sizes.
+#
+# <details><summary>Hint</summary>
+# Each of the four blocks i, f, g, o has the weights and biases of one tanh RNN layer:
+# W_i (H x E), W_h (H x H), b_ih and b_hh (H each).
+# </details>
+
+# %% tags=["exercise"]
+from seq2code.exercises.ch03 import check_lstm_parameters
+
+
+def lstm_parameters(V_src, V_tgt, E, H):
+    # your code here
+    raise NotImplementedError
+
+
+check_lstm_parameters(lstm_parameters)
+
+# %% tags=["solution", "hide-input"] cellView="form"
+# @title Solution
+from seq2code.exercises.ch03 import check_lstm_parameters
+
+
+def lstm_parameters(V_src, V_tgt, E, H):
+    """Parameters of the LSTM encoder-decoder: embeddings, two LSTM layers, output layer."""
+    embeddings = V_src * E + V_tgt * E
+    lstm_layer = 4 * (H * E + H * H + 2 * H)  # gates i, f, g, o: W_ih, W_hh, b_ih, b_hh each
+    output = H * V_tgt + V_tgt  # W_o, b_o
+    return embeddings + 2 * lstm_layer + output
+
+
+check_lstm_parameters(lstm_parameters, strict=True)
+
+# %% [markdown]
+# ### Exercise 2: one LSTM step with an `nn.LSTMCell`'s weights
+#
+# Write `lstm_step(x_t, h_prev, c_prev, cell)`: one step of the equations of section 3.1
+# for a batch, with the weights of `cell`, an `nn.LSTMCell`. Its `cell.weight_ih`
+# $[4H, E]$, `cell.weight_hh` $[4H, H]$, `cell.bias_ih` and `cell.bias_hh` $[4H]$ stack the
+# four blocks in PyTorch's order $i, f, g, o$. This time compute the four pre-activations
+# together, with one product per weight matrix, and cut the result into the gates.
+# `x_t` is `[B, E]`, `h_prev` and `c_prev` are `[B, H]`; return `(h_t, c_t)`. The check
+# compares your step with `cell(x_t, (h_prev, c_prev))`.
+#
+# <details><summary>Hint</summary>
+# <code>x_t @ cell.weight_ih.T + cell.bias_ih + h_prev @ cell.weight_hh.T + cell.bias_hh</code>
+# has shape <code>[B, 4H]</code>; <code>.chunk(4, dim=-1)</code> cuts it into i, f, g, o.
+# Three gates go through a sigmoid, the candidate through tanh.
+# </details>
+
+# %% tags=["exercise"]
+from seq2code.exercises.ch03 import check_lstm_step
+
+
+def lstm_step(x_t, h_prev, c_prev, cell):
+    # your code here
+    raise NotImplementedError
+
+
+check_lstm_step(lstm_step)
+
+# %% tags=["solution", "hide-input"] cellView="form"
+# @title Solution
+import torch
+
+from seq2code.exercises.ch03 import check_lstm_step
+
+
+def lstm_step(x_t, h_prev, c_prev, cell):
+    """One LSTM step: ``x_t`` [B, E], ``h_prev``, ``c_prev`` [B, H] -> ``(h_t, c_t)``."""
+    pre = (x_t @ cell.weight_ih.T + cell.bias_ih
+           + h_prev @ cell.weight_hh.T + cell.bias_hh)  # [B, 4H]
+    i, f, g, o = pre.chunk(4, dim=-1)  # each [B, H], PyTorch's order
+    i, f, o = torch.sigmoid(i), torch.sigmoid(f), torch.sigmoid(o)
+    g = torch.tanh(g)
+    c_t = f * c_prev + i * g  # [B, H]
+    h_t = o * torch.tanh(c_t)  # [B, H]
+    return h_t, c_t
+
+
+check_lstm_step(lstm_step, strict=True)
+
+# %% [markdown]
+# ### Exercise 3: carry the state across a padded batch
+#
+# Write `run_lstm(xs, lengths, cell)`: run `cell` (an `nn.LSTMCell`) over a padded batch of
+# inputs `xs` `[B, S, E]`, whose row $b$ has `lengths[b]` real positions, starting from
+# $h_0 = c_0 = 0$. Return `outputs` `[B, S, H]` (every $h_t$, and 0 at padded positions)
+# and the final pair `(h, c)`, each `[B, H]`. A padded position must not change a row's
+# state, so that each row's final `(h, c)` is the state after its own last token: the
+# same result as the library's encoder, which packs the batch.
+#
+# <details><summary>Hint</summary>
+# Loop over the positions; <code>cell(xs[:, t], (h, c))</code> gives the new pair. With
+# <code>real = (t &lt; lengths)[:, None]</code> (shape <code>[B, 1]</code>), keep the new
+# state only where <code>real</code> is True: <code>torch.where(real, h_new, h)</code>.
+# </details>
+
+# %% tags=["exercise"]
+from seq2code.exercises.ch03 import check_run_lstm
+
+
+def run_lstm(xs, lengths, cell):
+    # your code here
+    raise NotImplementedError
+
+
+check_run_lstm(run_lstm)
+
+# %% tags=["solution", "hide-input"] cellView="form"
+# @title Solution
+import torch
+
+from seq2code.exercises.ch03 import check_run_lstm
+
+
+def run_lstm(xs, lengths, cell):
+    """``xs`` [B, S, E], ``lengths`` [B] -> ``outputs`` [B, S, H] and the final ``(h, c)``."""
+    batch, steps, _ = xs.shape
+    h = xs.new_zeros(batch, cell.hidden_size)  # [B, H] h_0
+    c = xs.new_zeros(batch, cell.hidden_size)  # [B, H] c_0
+    outputs = []
+    for t in range(steps):
+        h_new, c_new = cell(xs[:, t], (h, c))  # [B, H] each
+        real = (t < lengths)[:, None]  # [B, 1] True where position t is a real token
+        h = torch.where(real, h_new, h)  # padding keeps the state
+        c = torch.where(real, c_new, c)
+        outputs.append(h * real)  # 0 at padding
+    return torch.stack(outputs, dim=1), (h, c)
+
+
+check_run_lstm(run_lstm, strict=True)
+
+# %% [markdown]
 # ## Summary
 #
 # - An LSTM keeps a cell $c_t = f_t \odot c_{t-1} + i_t \odot g_t$ next to its hidden

@@ -43,7 +43,7 @@ from torch import nn
 __all__ = [
     "CORRECT", "NOT_ATTEMPTED", "WRONG", "Feedback", "Hint", "exercise", "recording",
     "expect_tensor", "expect_shape", "expect_close", "fmt_shape", "constant_init",
-    "ramp_init",
+    "ramp_init", "shape_error_hint",
 ]
 
 CORRECT, WRONG, NOT_ATTEMPTED = "correct", "wrong", "not attempted"
@@ -290,6 +290,25 @@ def _num(x: torch.Tensor) -> str:
     if isinstance(v, float):
         return "nan" if math.isnan(v) else f"{v:.4g}"
     return str(v)
+
+
+def shape_error_hint(error: Exception, advice: str) -> Hint | None:
+    """A :class:`Hint` for PyTorch's shape errors (a failed matrix product, tensors whose
+    sizes do not broadcast), quoting the error and adding ``advice``; None for other errors.
+
+    Use it around the call of the student's function::
+
+        except RuntimeError as error:
+            hint = shape_error_hint(error, "x_t is [B, E]: multiply by `W.T`")
+            if hint:
+                raise hint from error
+            raise
+    """
+    text = str(error)
+    if any(s in text for s in ("cannot be multiplied", "size mismatch", "must match",
+                               "shape mismatch", "not broadcastable")):
+        return Hint(f"a shape mismatch ({text.splitlines()[0]}): {advice}")
+    return None
 
 
 @torch.no_grad()

@@ -11,7 +11,14 @@ import numbers
 
 import torch
 
-from seq2code.exercises import Hint, exercise, expect_close, expect_tensor, fmt_shape
+from seq2code.exercises import (
+    Hint,
+    exercise,
+    expect_close,
+    expect_tensor,
+    fmt_shape,
+    shape_error_hint,
+)
 from seq2code.models import build_model, count_parameters
 from seq2code.vocab import EOS_ID, PAD_ID, SOS_ID
 
@@ -100,13 +107,6 @@ def check_rnn_parameters(rnn_parameters):
     return check_parameter_formula(rnn_parameters, "rnn", gates=1)
 
 
-def _matmul_hint(error: RuntimeError, shapes: str) -> Hint | None:
-    text = str(error)
-    if "cannot be multiplied" in text or "size mismatch" in text or "must match" in text:
-        return Hint(f"a matrix product failed ({text.splitlines()[0]}): {shapes}")
-    return None
-
-
 def _rnn_case(seed: int, b: int = 2, e: int = 3, h: int = 4):
     g = torch.Generator().manual_seed(seed)
     return (torch.randn(b, e, generator=g), torch.randn(b, h, generator=g),
@@ -122,7 +122,7 @@ def check_rnn_step(rnn_step):
         try:
             h_t = rnn_step(x.clone(), h_prev.clone(), W_xh.clone(), W_hh.clone(), b.clone())
         except RuntimeError as error:
-            hint = _matmul_hint(error, "x_t is [B, E] = [2, 3] and W_xh is [H, E] = [4, 3]; "
+            hint = shape_error_hint(error, "x_t is [B, E] = [2, 3] and W_xh is [H, E] = [4, 3]; "
                                 "a batch of row vectors is multiplied by the transpose, "
                                 "`x_t @ W_xh.T`")
             if hint:
@@ -197,7 +197,7 @@ def _run_greedy(greedy_decode, scripts: list[list[int]], max_len: int) -> None:
     try:
         result = greedy_decode(step, len(scripts), max_len)
     except RuntimeError as error:
-        hint = _matmul_hint(error, f"the logits from step are [B, V] = [{len(scripts)}, "
+        hint = shape_error_hint(error, f"the logits from step are [B, V] = [{len(scripts)}, "
                             f"{step.vocab_size}]; each row's next token is "
                             "`logits.argmax(dim=-1)`, shape [B]")
         if hint:
