@@ -416,6 +416,136 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
+# ## 4.10 Exercises
+#
+# Replace `raise NotImplementedError` with your answer and run the cell: the check under it
+# tries your function on small cases and prints a tick, or a hint that names the mistake.
+# The solution follows in a hidden cell. The three exercises build one attention step
+# backwards: the context, the weights, then the scores.
+#
+# ### Exercise 1: the context vector
+#
+# Write `context(weights, hs)`: from the attention weights $\alpha_t$ `[B, S]` (each row
+# sums to one) and the encoder states $h_1, \dots, h_S$ `[B, S, H]`, return the context
+# $c_t = \sum_s \alpha_{t,s} h_s$ of every row, shape `[B, H]`.
+#
+# <details><summary>Hint</summary>
+# Give the weights a last axis of size 1, <code>weights[:, :, None]</code> (shape
+# <code>[B, S, 1]</code>), multiply by <code>hs</code> and sum over the source axis.
+# </details>
+
+# %% tags=["exercise"]
+from seq2code.exercises.ch04 import check_context
+
+
+def context(weights, hs):
+    # your code here
+    raise NotImplementedError
+
+
+check_context(context)
+
+# %% tags=["solution", "hide-input"] cellView="form"
+# @title Solution
+from seq2code.exercises.ch04 import check_context
+
+
+def context(weights, hs):
+    """``weights`` [B, S] alpha_t, ``hs`` [B, S, H] -> ``c_t`` [B, H] = sum_s alpha_{t,s} h_s."""
+    return (weights[:, :, None] * hs).sum(dim=1)
+
+
+check_context(context, strict=True)
+
+# %% [markdown]
+# ### Exercise 2: the masked softmax
+#
+# Write `softmax_with_mask(scores, mask)`: a softmax over the source positions (the last axis
+# of `scores`) in which the positions where `mask` `[B, S]` is False get weight exactly 0,
+# while the real positions' weights still sum to one (section 4.3). It must work for one
+# query per row, scores `[B, S]`, and for $T$ queries per row, scores `[B, T, S]`, with the
+# same mask. Write it yourself rather than calling the library's
+# `masked_softmax`.
+#
+# <details><summary>Hint</summary>
+# <code>scores.masked_fill(~mask, float("-inf"))</code> before <code>torch.softmax(...,
+# dim=-1)</code>; for <code>[B, T, S]</code> scores the mask needs a middle axis,
+# <code>mask[:, None, :]</code>.
+# </details>
+
+# %% tags=["exercise"]
+from seq2code.exercises.ch04 import check_masked_softmax
+
+
+def softmax_with_mask(scores, mask):
+    # your code here
+    raise NotImplementedError
+
+
+check_masked_softmax(softmax_with_mask)
+
+# %% tags=["solution", "hide-input"] cellView="form"
+# @title Solution
+import torch
+
+from seq2code.exercises.ch04 import check_masked_softmax
+
+
+def softmax_with_mask(scores, mask):
+    """Softmax over the last axis of ``scores`` [B, ..., S]; exactly 0 where ``mask`` [B, S]
+    is False."""
+    while mask.dim() < scores.dim():
+        mask = mask.unsqueeze(-2)  # [B, 1, S]: the same mask for every query
+    return torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1)
+
+
+check_masked_softmax(softmax_with_mask, strict=True)
+
+# %% [markdown]
+# ### Exercise 3: the additive score, masked
+#
+# Write `additive_scores(h_t, hs, mask, W, v)`, the scores
+# $e_{t,s} = v^\top \tanh(W [h_t; h_s])$ of one query per row against every source
+# position, in the literal form of section 4.1 (concatenate, then multiply by $W$), for a
+# batch: `h_t` is `[B, H_t]`, `hs` `[B, S, H_s]`, `mask` `[B, S]`, `W` `[A, H_t + H_s]` and
+# `v` `[A]`. Return `[B, S]` scores, with `-inf` at padded positions so that the softmax
+# gives them weight 0.
+#
+# <details><summary>Hint</summary>
+# Repeat the query at every position, <code>h_t[:, None, :].expand(-1, S, -1)</code>
+# (<code>[B, S, H_t]</code>), concatenate it with <code>hs</code> on the last axis, multiply
+# by <code>W.T</code>, apply tanh, multiply by <code>v</code>, then fill the padding.
+# </details>
+
+# %% tags=["exercise"]
+from seq2code.exercises.ch04 import check_additive_scores
+
+
+def additive_scores(h_t, hs, mask, W, v):
+    # your code here
+    raise NotImplementedError
+
+
+check_additive_scores(additive_scores)
+
+# %% tags=["solution", "hide-input"] cellView="form"
+# @title Solution
+import torch
+
+from seq2code.exercises.ch04 import check_additive_scores
+
+
+def additive_scores(h_t, hs, mask, W, v):
+    """``e_{t,s} = v^T tanh(W [h_t; h_s])`` [B, S], ``-inf`` where ``mask`` [B, S] is False."""
+    queries = h_t[:, None, :].expand(-1, hs.size(1), -1)  # [B, S, H_t]
+    pairs = torch.cat([queries, hs], dim=-1)  # [B, S, H_t + H_s]  [h_t; h_s]
+    scores = torch.tanh(pairs @ W.T) @ v  # [B, S, A] -> [B, S]
+    return scores.masked_fill(~mask, float("-inf"))
+
+
+check_additive_scores(additive_scores, strict=True)
+
+# %% [markdown]
 # ## Summary
 #
 # - Additive attention scores every encoder state against the decoder's state with

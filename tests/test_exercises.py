@@ -35,10 +35,7 @@ REPO = Path(__file__).resolve().parents[1]
 MIN_EXERCISES = 3
 
 # Chapters of the toc that have no exercises yet: chapter -> reason (their assertion is xfail).
-PENDING: dict[str, str] = {
-    f"notebooks/{name}": "issue 8: this chapter's exercises are being written"
-    for name in ("04_attention",)
-}
+PENDING: dict[str, str] = {}
 
 
 # --------------------------------------------------------------------------------------

@@ -238,12 +238,12 @@ def expect_shape(value, shape, name: str = "your result") -> torch.Tensor:
 
 
 def _same(value: torch.Tensor, other: torch.Tensor, atol: float, rtol: float) -> bool:
-    """Same shape and values (floats up to ``atol``/``rtol``; NaN never equal)."""
+    """Same shape and values (floats up to ``atol``/``rtol``; NaN equal to NaN)."""
     if tuple(value.shape) != tuple(other.shape):
         return False
     if value.is_floating_point() or other.is_floating_point():
         return bool(torch.allclose(value.detach().cpu().double(), other.detach().cpu().double(),
-                                   atol=atol, rtol=rtol))
+                                   atol=atol, rtol=rtol, equal_nan=True))
     return bool(torch.equal(value.detach().cpu().long(), other.detach().cpu().long()))
 
 
