@@ -64,6 +64,17 @@ def test_a_correct_answer_gets_a_tick_and_the_checks_summary():
     assert repr(feedback) == printed.strip()
 
 
+def test_the_summary_is_the_docstrings_whole_first_paragraph():
+    @exercise
+    def check_it(answer):
+        """One sentence that runs
+        over two lines.
+
+        Details the student need not see."""
+
+    assert run_quietly(check_it, None)[0].message == "One sentence that runs over two lines."
+
+
 def test_a_check_may_return_its_own_success_message():
     @exercise
     def check_it(answer):

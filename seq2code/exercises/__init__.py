@@ -20,7 +20,8 @@ which it also shows (as HTML in a notebook, as text elsewhere). It never raises,
 - the answer raises ``NotImplementedError`` (the untouched stub): "not attempted";
 - the check raises :class:`Hint`: "wrong", with the hint as the message;
 - the answer raises any other exception: "wrong", naming the exception;
-- otherwise "correct" (the message is what the check returns, or its docstring's first line).
+- otherwise "correct" (the message is what the check returns, or the first paragraph of
+  its docstring).
 
 Chapter ``N``'s checks live in ``seq2code/exercises/chNN.py``. The helpers below compare
 tensors with shape-first hints and give modules reproducible weights.
@@ -166,8 +167,10 @@ def recording() -> Iterator[list[Feedback]]:
 
 
 def _summary(check: Callable) -> str:
+    """The first paragraph of the check's docstring, on one line."""
     doc = (check.__doc__ or "").strip()
-    return doc.splitlines()[0].strip() if doc else "all checks passed"
+    first = doc.split("\n\n")[0]
+    return " ".join(line.strip() for line in first.splitlines()) or "all checks passed"
 
 
 def exercise(check: Callable) -> Callable[..., Feedback]:
