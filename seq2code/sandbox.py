@@ -140,6 +140,17 @@ class SandboxResult:
     def ok(self) -> bool:
         return self.status == "ok"
 
+    def describe(self) -> str:
+        """One line for a reader: ``ran without error``, ``raised NameError``, ..."""
+        took = f"({self.seconds:.2f} s)"
+        if self.status == "ok":
+            return f"ran without error {took}"
+        if self.status == "error":
+            return f"raised {self.exception or 'an error'} {took}"
+        if self.status == "timeout":
+            return f"timed out and was stopped {took}"
+        return f"was killed (signal {-(self.returncode or 0)}, a resource limit or a crash) {took}"
+
 
 def _limits(memory_mb: int, cpu_seconds: int):
     """A ``preexec_fn`` that sets the resource limits in the child, before ``exec``."""

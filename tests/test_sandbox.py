@@ -114,3 +114,13 @@ def test_file_size_is_limited_inside_the_folder():
     result = run("open('big', 'wb').write(b'x' * (64 * 1024 * 1024))", memory_mb=512)
     assert result.status == "error" and result.exception == "OSError"
     assert "File too large" in result.stderr
+
+
+@pytest.mark.parametrize("code, words", [
+    ("x = 1", "ran without error"),
+    ("undefined_name", "raised NameError"),
+    ("while True: pass", "timed out"),
+])
+def test_describe_says_what_happened_in_one_line(code, words):
+    line = run(code, timeout=1.0).describe()
+    assert words in line and "\n" not in line
