@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="a checkpoint file, or the folder holding best.pt")
     evaluate.add_argument("--split", choices=["dev", "test"], default="dev")
     evaluate.add_argument("--beam", type=int, default=1, metavar="K",
-                          help="beam size (only 1, greedy decoding, for now)")
+                          help="beam search with K beams (1: greedy decoding, the default)")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     evaluate.add_argument("--model", metavar="KIND",
                           help="refuse a checkpoint of any other model kind")
@@ -70,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("description", help="an English description, in quotes")
     generate.add_argument("--model", metavar="KIND",
                           help="refuse a checkpoint of any other model kind")
+    generate.add_argument("--beam", type=int, default=1, metavar="K",
+                          help="beam search with K beams (1: greedy decoding, the default)")
     return parser
 
 
@@ -110,14 +112,11 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
     if args.beam < 1:
         raise UsageError("--beam must be at least 1")
-    if args.beam > 1:
-        raise UsageError("beam search is not available yet (it comes with chapter 6): "
-                         "use --beam 1 for greedy decoding")
     path = resolve_checkpoint(args.checkpoint)
     trained = experiment.load_trained(path, expected_kind=args.model)
     profile = trained.config.get("profile") or {}
     examples = experiment.load_split(args.split, profile or None)
-    report = experiment.evaluate_model(trained, examples)
+    report = experiment.evaluate_model(trained, examples, beam=args.beam)
     result = {**report.metrics, "split": args.split, "kind": trained.kind,
               "profile": profile.get("name"), "checkpoint": str(path), "beam": args.beam}
     if args.json:
@@ -141,10 +140,12 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
     if not args.description.strip():
         raise UsageError("the description is empty: give an English description in quotes")
+    if args.beam < 1:
+        raise UsageError("--beam must be at least 1")
     trained = experiment.load_trained(resolve_checkpoint(args.checkpoint),
                                       expected_kind=args.model)
     try:
-        [code] = experiment.translate(trained, [args.description])
+        [code] = experiment.translate(trained, [args.description], beam=args.beam)
     except ValueError as exc:  # a description with no tokens at all
         raise UsageError(str(exc)) from None
     print(code)

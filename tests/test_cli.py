@@ -133,9 +133,32 @@ def test_unknown_model_kind(tmp_path, env, capsys):
     assert not (tmp_path / "x").exists()
 
 
-def test_beam_search_is_refused_for_now(run_dir, capsys):
-    assert main(["evaluate", str(run_dir), "--beam", "5", "--json"]) == 2
-    assert "beam" in _one_error_line(capsys.readouterr().err)
+def test_evaluate_with_a_beam(run_dir, capsys):
+    from seq2code import experiment
+
+    assert main(["evaluate", str(run_dir), "--beam", "3", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert METRIC_KEYS <= set(result) and result["beam"] == 3 and result["n"] == 200
+    trained = experiment.load_trained(run_dir / "best.pt")
+    report = experiment.evaluate_model(trained, experiment.load_split("dev", "ci"), beam=3)
+    assert result["exact_match"] == report.metrics["exact_match"]
+    assert result["bleu"] == report.metrics["bleu"]
+
+
+def test_generate_with_a_beam(run_dir, capsys):
+    from seq2code import experiment
+
+    description = "if x is None , return the value of y ."
+    assert main(["generate", str(run_dir), description, "--beam", "4"]) == 0
+    out = capsys.readouterr().out
+    trained = experiment.load_trained(run_dir / "best.pt")
+    assert out == experiment.translate(trained, [description], beam=4)[0] + "\n"
+
+
+@pytest.mark.parametrize("command", [["evaluate"], ["generate", "return x"]])
+def test_a_beam_below_one_is_refused(run_dir, capsys, command):
+    assert main([command[0], str(run_dir), *command[1:], "--beam", "0"]) == 2
+    assert "--beam" in _one_error_line(capsys.readouterr().err)
     assert capsys.readouterr().out == ""
 
 
