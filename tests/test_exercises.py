@@ -143,6 +143,7 @@ def hint_of(fn) -> str:
 def test_expect_close_names_type_then_shape_then_values():
     expected = torch.zeros(2, 3)
     assert "torch.Tensor, got list" in hint_of(lambda: expect_close([0.0], expected))
+    assert "forget to `return`" in hint_of(lambda: expect_close(None, expected))
     assert hint_of(lambda: expect_close(torch.zeros(4, 3), expected)) == \
         "your result: expected shape [2, 3], got [4, 3]"
     assert "transposed" in hint_of(lambda: expect_close(torch.zeros(3, 2), expected))

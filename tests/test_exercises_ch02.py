@@ -74,6 +74,7 @@ def count(emb=2, layers=2, weights_hh=True, biases=2, out_in="H", out_vocab="tgt
     (count(gates=4), "your formula gives"),
     (lambda *sizes: "many", "should return a number"),
     (lambda *sizes: 0.5, "whole number"),
+    (lambda *sizes: None, "forget to `return` the count"),
 ])
 def test_rnn_parameters_mistakes(answer, hint):
     assert_hint(check_rnn_parameters, answer, hint)

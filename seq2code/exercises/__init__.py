@@ -223,6 +223,8 @@ def fmt_shape(shape) -> str:
 
 def expect_tensor(value, name: str = "your result") -> torch.Tensor:
     """``value`` if it is a tensor; otherwise a hint naming what it is."""
+    if value is None:
+        raise Hint(f"{name} is None: did you forget to `return` it?")
     if not isinstance(value, torch.Tensor):
         raise Hint(f"{name} should be a torch.Tensor, got {type(value).__name__}")
     return value

@@ -27,6 +27,8 @@ def as_count(value, what: str = "your function") -> int:
     """``value`` as an int if it is a whole number (int, integral float, 0-d tensor)."""
     if isinstance(value, torch.Tensor) and value.numel() == 1:
         value = value.item()
+    if value is None:
+        raise Hint(f"{what} returned None: did you forget to `return` the count?")
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise Hint(f"{what} should return a number, got {type(value).__name__}")
     if float(value) != int(value):
