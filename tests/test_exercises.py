@@ -244,15 +244,17 @@ def test_exercise_and_solution_cells_run_standalone(twin, index, tags, source):
 
 @pytest.mark.parametrize("chapter", toc_chapters())
 def test_every_chapter_has_exercises_each_followed_by_its_solution(chapter, request):
+    """At least three exercises; each is a markdown task, the exercise cell, its solution."""
     if chapter in PENDING:
         request.applymarker(pytest.mark.xfail(reason=PENDING[chapter], strict=False))
-    twin = REPO / f"{chapter}.py"
-    cells = tagged_cells(twin)
-    exercises = [k for k, (_, tags, _) in enumerate(cells) if "exercise" in tags]
+    cells = jupytext.read(REPO / f"{chapter}.py").cells
+    exercises = [i for i, cell in enumerate(cells) if "exercise" in cell.metadata.get("tags", [])]
     assert len(exercises) >= MIN_EXERCISES, (
         f"{chapter} has {len(exercises)} exercise cells, at least {MIN_EXERCISES} expected")
-    for k in exercises:
-        index = cells[k][0]
-        following = cells[k + 1] if k + 1 < len(cells) else None
-        assert following is not None and "solution" in following[1], (
-            f"{chapter}: the exercise in cell {index} is not followed by a solution cell")
+    for i in exercises:
+        assert i > 0 and cells[i - 1].cell_type == "markdown", (
+            f"{chapter}: the exercise in cell {i} is not preceded by a markdown cell stating it")
+        following = cells[i + 1] if i + 1 < len(cells) else None
+        assert following is not None and following.cell_type == "code" and \
+            "solution" in following.metadata.get("tags", []), (
+                f"{chapter}: the exercise in cell {i} is not followed by its solution cell")
