@@ -1,4 +1,4 @@
-"""The command line: ``python -m seq2code train / evaluate / generate``.
+"""The command line: ``python -m seq2code train / evaluate / generate / bench``.
 
 ::
 
@@ -72,6 +72,27 @@ def build_parser() -> argparse.ArgumentParser:
                           help="refuse a checkpoint of any other model kind")
     generate.add_argument("--beam", type=int, default=1, metavar="K",
                           help="beam search with K beams (1: greedy decoding, the default)")
+    generate.add_argument("--run", action="store_true",
+                          help="also run the code in a separate, limited process (never in "
+                          "this one) and report on stderr whether it ran, raised or timed out")
+    generate.add_argument("--timeout", type=float, default=2.0, metavar="SECONDS",
+                          help="wall-clock limit of --run (2.0)")
+
+    bench = commands.add_parser("bench", help="training and decoding speed of the models, "
+                                "against a tutorial-style reference")
+    bench.add_argument("--json", action="store_true", help="print one JSON object per line")
+    budget = bench.add_mutually_exclusive_group()
+    budget.add_argument("--seconds", type=float, metavar="S",
+                        help="measured time in all (60: about a minute on a 2-core CPU)")
+    budget.add_argument("--batches", type=int, metavar="N", help="N batches per model instead")
+    bench.add_argument("--device", help="cpu or cuda (default: the GPU if there is one)")
+    bench.add_argument("--teacher-forcing", type=float, default=0.5, metavar="P",
+                       help="teacher forcing of every model (0.5, the course's)")
+    bench.add_argument("--pairs", type=int, default=2000, metavar="N",
+                       help="size of the seeded sample of training pairs (2000)")
+    bench.add_argument("--profile", choices=["ci", "cpu", "full"],
+                       help="whose data and vocabularies (default: $SEQ2CODE_PROFILE, else "
+                       "cpu or full)")
     return parser
 
 
@@ -149,10 +170,28 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     except ValueError as exc:  # a description with no tokens at all
         raise UsageError(str(exc)) from None
     print(code)
+    if args.run:
+        from seq2code.sandbox import run
+
+        result = run(code, timeout=args.timeout)
+        print(f"{PROG}: run: {result.describe()}", file=sys.stderr)
     return 0
 
 
-_COMMANDS = {"train": _cmd_train, "evaluate": _cmd_evaluate, "generate": _cmd_generate}
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from seq2code import bench
+
+    try:
+        return bench.run_command(json_lines=args.json, seconds=args.seconds,
+                                 batches=args.batches, device=args.device,
+                                 teacher_forcing=args.teacher_forcing, pairs=args.pairs,
+                                 profile=args.profile)
+    except bench.BenchUsageError as exc:
+        raise UsageError(str(exc)) from None
+
+
+_COMMANDS = {"train": _cmd_train, "evaluate": _cmd_evaluate, "generate": _cmd_generate,
+             "bench": _cmd_bench}
 
 
 def _runtime_errors() -> tuple[type[BaseException], ...]:
