@@ -218,12 +218,14 @@ def notebook_solution(chapter: str, name: str):
     raise LookupError(f"no solution cell of {chapter} defines {name}")
 
 
-def run_cell(source: str, name: str) -> list[Feedback]:
-    """Execute a cell alone, in a fresh namespace, quietly; return the feedback it gave."""
+def run_cell(source: str, name: str) -> tuple[list[Feedback], str]:
+    """Execute a cell alone, in a fresh namespace; return the feedback it gave and what it
+    printed."""
     namespace = {"__name__": "__exercise_cell__"}
-    with recording() as seen, contextlib.redirect_stdout(io.StringIO()):
+    out = io.StringIO()
+    with recording() as seen, contextlib.redirect_stdout(out):
         exec(compile(source, name, "exec"), namespace)  # noqa: S102 - our own notebooks
-    return seen
+    return seen, out.getvalue()
 
 
 @pytest.mark.parametrize(
@@ -232,14 +234,16 @@ def run_cell(source: str, name: str) -> list[Feedback]:
          for twin, index, tags, _ in EXERCISE_CELLS])
 def test_exercise_and_solution_cells_run_standalone(twin, index, tags, source):
     torch.manual_seed(0)
-    seen = run_cell(source, f"{twin.name}:cell{index}")
+    seen, printed = run_cell(source, f"{twin.name}:cell{index}")
     assert seen, f"{twin.name} cell {index} calls no check"
     if "solution" in tags:
         assert source.startswith("# @title Solution"), "a solution cell starts '# @title Solution'"
         assert "strict=True" in source, "a solution cell calls its check with strict=True"
         assert all(f.status == CORRECT for f in seen), [f.text() for f in seen]
+        assert printed.count("✅ Correct") == len(seen), printed
     else:
         assert all(f.status == NOT_ATTEMPTED for f in seen), [f.text() for f in seen]
+        assert printed.count("⏳ Not attempted yet") == len(seen), printed
 
 
 @pytest.mark.parametrize("chapter", toc_chapters())
