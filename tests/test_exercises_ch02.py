@@ -133,6 +133,7 @@ def greedy(pad_after_eos=True, keep_eos=True, stop="all", feed="prediction", arg
     (greedy(stack_dim=0), "one row per example"),
     (greedy(stop="never", extra_step=True), "decode at most max_len steps"),
     (lambda step, b, n: [[5]], "should be a torch.Tensor"),
+    (lambda step, b, n: [step(torch.ones(b, dtype=torch.long)).argmax(-1)], "stack them"),
 ])
 def test_greedy_decode_mistakes(answer, hint):
     assert_hint(check_greedy_decode, answer, hint)

@@ -207,6 +207,9 @@ def _run_greedy(greedy_decode, scripts: list[list[int]], max_len: int) -> None:
         raise
     expected = _expected(scripts, max_len)
     n = expected.size(1)
+    if isinstance(result, (list, tuple)) and result and isinstance(result[0], torch.Tensor):
+        raise Hint("you returned a list of per-step tensors: stack them into one [B, steps] "
+                   "tensor, `torch.stack(outputs, dim=1)`")
     result = expect_tensor(result, "your result")
     if result.dim() == 2 and result.size(0) == n and result.size(1) == len(scripts) \
             and result.size(0) != result.size(1):
