@@ -216,6 +216,8 @@ def train(model: Seq2Seq, train_pairs: list[Pair], dev_pairs: list[Pair], config
                            teacher_forcing=config.teacher_forcing, tf_mode=config.tf_mode,
                            generator=coins)
             loss = sequence_loss(output.logits, batch.tgt_out)  # mean over real tokens
+            if hasattr(model, "auxiliary_loss"):  # e.g. coverage's loss (chapter 7)
+                loss = loss + model.auxiliary_loss(output, batch.tgt_out)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if config.clip > 0:
