@@ -94,7 +94,8 @@ def test_one_step_at_a_time_equals_the_whole_sequence():
         weights.append(step.attention)
     torch.testing.assert_close(torch.stack(steps, 1), whole.logits)
     torch.testing.assert_close(torch.stack(weights, 1), whole.attention)
-    assert state[0].shape == (3, batch.tgt_in.size(1), 16)
+    assert state.inputs[0].shape == (3, batch.tgt_in.size(1), 16)
+    assert state.memory[0][0].shape == (3, 4, 8, 4)  # [B, h, S, d_k]
     # a run that starts after a cached prefix continues it exactly
     head = model.decoder.forward_sequence(batch.tgt_in[:, :3], model.decoder.init_state(enc),
                                           enc)

@@ -20,10 +20,11 @@ attention of :mod:`seq2code.models.multihead` (the course's own module, not
   feed-forward network. Padding of the target needs no mask of its own: it comes after the
   real tokens, which the causal mask already hides it from.
 - **One step at a time** (greedy decoding, beam search): the decoder's state is a cache of
-  every layer's inputs so far, ``[B, t, d]`` per layer. A new token only computes its own
-  position: its queries attend over the cached positions and itself. That gives the same
-  logits as running the whole prefix again (the tests check it), in ``O(t)`` per step instead
-  of ``O(t^2)``.
+  every layer's inputs so far, ``[B, t, d]`` per layer, and of every layer's cross-attention
+  keys and values (the encoder's outputs projected once per sentence). A new token only
+  computes its own position: its queries attend over the cached positions and itself. That
+  gives the same logits as running the whole prefix again (the tests check it), in ``O(t)``
+  per step instead of ``O(t^2)``.
 
 Sizes: the model width ``d`` is ``emb_dim`` (the residual stream carries embeddings), and
 ``hidden_dim`` is the feed-forward network's hidden size ``d_ff``.
@@ -32,6 +33,7 @@ Sizes: the model width ``d`` is ``emb_dim`` (the residual stream carries embeddi
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -101,7 +103,8 @@ class DecoderLayer(nn.Module):
         self.feed_forward = FeedForward(dim, ff_dim, dropout)
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, seen: torch.Tensor, enc: EncoderOutput
+    def forward(self, x: torch.Tensor, seen: torch.Tensor, enc: EncoderOutput,
+                memory: tuple[torch.Tensor, torch.Tensor] | None = None
                 ) -> tuple[torch.Tensor, torch.Tensor]:
         """New positions ``x`` ``[B, K, d]`` after ``P`` earlier ones.
 
@@ -110,6 +113,8 @@ class DecoderLayer(nn.Module):
             seen: ``[B, P + K, d]`` this layer's inputs at every position so far, the new ones
                 last (the keys and values of the causal self-attention).
             enc: the encoder's output (``outputs`` ``[B, S, d]``, ``mask`` ``[B, S]``).
+            memory: the cross-attention's keys and values of ``enc.outputs``
+                (``cross_attention.project_keys``), when computed beforehand.
 
         Returns:
             ``[B, K, d]`` the outputs and ``[B, h, K, S]`` the cross-attention's weights.
@@ -117,7 +122,8 @@ class DecoderLayer(nn.Module):
         batch, steps, _ = x.shape
         causal = causal_mask(steps, seen.size(1), x.device).expand(batch, -1, -1)  # [B,K,P+K]
         x = x + self.dropout(self.self_attention(self.norm1(x), self.norm1(seen), causal)[0])
-        context, weights = self.cross_attention(self.norm2(x), enc.outputs, enc.mask)
+        context, weights = self.cross_attention(self.norm2(x), enc.outputs, enc.mask,
+                                                keys=memory)
         x = x + self.dropout(context)  # [B, K, d]
         return x + self.dropout(self.feed_forward(self.norm3(x))), weights
 
@@ -161,11 +167,25 @@ class TransformerEncoder(Encoder):
         return EncoderOutput(self.norm(x) * mask.unsqueeze(-1), None, mask)  # [B, S, d]
 
 
+class TransformerState(NamedTuple):
+    """The Transformer decoder's state: a cache.
+
+    Attributes:
+        inputs: one ``[B, t, d]`` tensor per layer: the layer's inputs at the ``t`` positions
+            decoded so far (empty, ``t = 0``, before the first step).
+        memory: one ``(K, V)`` pair per layer, each ``[B, h, S, d_k]``: the cross-attention's
+            keys and values of the encoder's outputs, projected once per sentence.
+    """
+
+    inputs: tuple[torch.Tensor, ...]
+    memory: tuple[tuple[torch.Tensor, torch.Tensor], ...]
+
+
 class TransformerDecoder(Decoder):
     """Embeddings with positions, ``layers`` decoder layers, a final LayerNorm, the output layer.
 
-    The state is a tuple of ``layers`` tensors ``[B, t, d]``: every layer's inputs at the
-    ``t`` positions decoded so far (a cache; empty before the first step).
+    The state is a :class:`TransformerState`: every layer's inputs so far and its
+    cross-attention keys and values.
     """
 
     def __init__(self, vocab_size: int, dim: int, ff_dim: int, layers: int = 3,
@@ -177,25 +197,28 @@ class TransformerDecoder(Decoder):
         self.norm = nn.LayerNorm(dim)
         self.out = nn.Linear(dim, vocab_size)  # W_o, b_o
 
-    def init_state(self, enc: EncoderOutput) -> tuple[torch.Tensor, ...]:
-        """An empty cache: ``layers`` tensors ``[B, 0, d]``."""
+    def init_state(self, enc: EncoderOutput) -> TransformerState:
+        """An empty cache (``layers`` tensors ``[B, 0, d]``) and every layer's cross-attention
+        keys and values of ``enc.outputs``."""
         empty = enc.outputs.new_zeros(enc.outputs.size(0), 0, enc.outputs.size(-1))
-        return tuple(empty for _ in self.layers)
+        return TransformerState(
+            tuple(empty for _ in self.layers),
+            tuple(layer.cross_attention.project_keys(enc.outputs) for layer in self.layers))
 
-    def _run(self, inputs: torch.Tensor, state: tuple[torch.Tensor, ...], enc: EncoderOutput
-             ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...], list[torch.Tensor]]:
+    def _run(self, inputs: torch.Tensor, state: TransformerState, enc: EncoderOutput
+             ) -> tuple[torch.Tensor, TransformerState, list[torch.Tensor]]:
         """``inputs`` ``[B, K]`` after the cached positions: the top layer's outputs
         ``[B, K, d]``, the longer cache and every layer's cross-attention ``[B, h, K, S]``."""
-        x = self.embed(inputs, start=state[0].size(1))  # [B, K, d]
+        x = self.embed(inputs, start=state.inputs[0].size(1))  # [B, K, d]
         cache, weights = [], []
-        for layer, past in zip(self.layers, state, strict=True):
+        for layer, past, memory in zip(self.layers, state.inputs, state.memory, strict=True):
             seen = torch.cat([past, x], dim=1)  # [B, P + K, d]
             cache.append(seen)
-            x, layer_weights = layer(x, seen, enc)  # [B, K, d], [B, h, K, S]
+            x, layer_weights = layer(x, seen, enc, memory)  # [B, K, d], [B, h, K, S]
             weights.append(layer_weights)
-        return self.norm(x), tuple(cache), weights
+        return self.norm(x), TransformerState(tuple(cache), state.memory), weights
 
-    def forward_sequence(self, inputs: torch.Tensor, state: tuple[torch.Tensor, ...],
+    def forward_sequence(self, inputs: torch.Tensor, state: TransformerState,
                          enc: EncoderOutput) -> DecoderRun:
         """All ``K`` steps of ``inputs`` ``[B, K]`` at once, under the causal mask.
 
@@ -205,7 +228,7 @@ class TransformerDecoder(Decoder):
         x, cache, weights = self._run(inputs, state, enc)
         return DecoderRun(self.out(x), cache, weights[-1].mean(dim=1))
 
-    def forward(self, prev: torch.Tensor, state: tuple[torch.Tensor, ...],
+    def forward(self, prev: torch.Tensor, state: TransformerState,
                 enc: EncoderOutput) -> DecoderStep:
         """One step: ``prev`` ``[B]`` ids ``y_{t-1}``. Returns ``logits`` ``[B, V]``, the cache
         one position longer and ``attention`` ``[B, S]``."""
