@@ -1,0 +1,602 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% tags=["setup"]
+# @title Setup: on Colab this installs seq2code; locally it does nothing
+import importlib.util
+import os
+import subprocess
+import sys
+
+SEQ2CODE_SOURCE = os.environ.get("SEQ2CODE_SOURCE", "git+https://github.com/seq2code/seq2code.git")
+if "google.colab" in sys.modules or importlib.util.find_spec("seq2code") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", SEQ2CODE_SOURCE], check=True)
+
+# %% [markdown]
+# # 7. Copying words from the description, and coverage
+#
+# Chapter 4's attention model finds the English word that a code token repeats, and then
+# cannot write it when the word is rare: its output layer only knows the code vocabulary, so
+# a name that occurs twice in the training data comes out as `<unk>`. Django copies most of
+# its names and string literals from the description. The **pointer-generator** (See, Liu
+# and Manning, 2017) lets the decoder choose at every step between *generating* a token from
+# the vocabulary and *copying* a word of this example's English, pointed at by its attention.
+# **Coverage** (Tu et al., 2016) then tells the attention where it has already looked.
+#
+# **What you will learn**
+#
+# - the generation probability $p_\text{gen}$, the extended vocabulary, and the final
+#   distribution that mixes generating and copying;
+# - how to compute the log of that mixture stably, and why the course's training loop,
+#   greedy decoding and beam search need no change for it;
+# - the final distribution from scratch on a tiny example, checked against the library;
+# - what $p_\text{gen}$ does along a real example, beside its attention;
+# - the coverage vector, its place in the attention score, and the coverage loss;
+# - what copying does to exact match on Django, against chapter 4's attention model.
+
+# %%
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from IPython.display import Markdown, display
+
+from seq2code.batching import make_batches, pad
+from seq2code.decoding import greedy_decode
+from seq2code.experiment import evaluate_model, model_pairs, prepare_data, train_model
+from seq2code.models import build_model, count_parameters
+from seq2code.models.copy import (
+    CopyDecoder,
+    decode_with_p_gen,
+    extend_source,
+    extend_target,
+    final_distribution,
+)
+from seq2code.models.coverage import CoverageAttention, coverage_loss, repeated_attention
+from seq2code.profiles import get_profile
+from seq2code.show import show_source
+from seq2code.tables import Table
+from seq2code.tokens import canonicalize, code_token_kind
+
+torch.manual_seed(0)
+profile = get_profile()
+print(profile)
+
+# %% [markdown]
+# ## 7.1 What the vocabulary cannot write
+#
+# The code vocabulary holds the tokens seen at least `min_freq` times in the training lines.
+# How many dev reference tokens fall outside it, and how many of those could be copied, since
+# the English description contains them?
+
+# %%
+data = prepare_data(profile)
+vocab = data.tgt_vocab
+dev_pairs = list(zip(data.nl_tokens["dev"], data.code_tokens["dev"], strict=True))
+n_tokens = sum(len(code) for _, code in dev_pairs)
+unknown = sum(tok not in vocab for _, code in dev_pairs for tok in code)
+copyable = sum(tok not in vocab and tok in nl for nl, code in dev_pairs for tok in code)
+lines_unknown = sum(any(tok not in vocab for tok in code) for _, code in dev_pairs)
+lines_fixed = sum(any(tok not in vocab for tok in code)
+                  and all(tok in vocab or tok in nl for tok in code) for nl, code in dev_pairs)
+display(Markdown(
+    f"Of the {n_tokens:,} dev reference tokens, {unknown:,} ({unknown / n_tokens:.1%}) are "
+    f"not in the code vocabulary of {len(vocab):,} tokens, and {copyable:,} of those "
+    f"({copyable / max(unknown, 1):.0%}) occur in their English description. "
+    f"{lines_unknown} of the {len(dev_pairs)} dev lines ({lines_unknown / len(dev_pairs):.1%}) "
+    f"hold an unknown token, so a model that can only generate gets them wrong whatever it "
+    f"learns; copying makes {lines_fixed} of them writable."))
+
+# %% [markdown]
+# ## 7.2 The pointer-generator
+#
+# Take chapter 4's decoder at step $t$: the context $c_t = \sum_i a_{t,i} h_i$, the decoder
+# state $s_t$, the input $x_t = e(y_{t-1})$ and the vocabulary distribution
+# $P_\text{vocab} = \mathrm{softmax}(W_o [s_t; c_t] + b_o)$. A single logistic unit decides
+# how much to generate:
+#
+# $$
+# p_\text{gen} = \sigma\big(w_c^\top c_t + w_s^\top s_t + w_x^\top x_t + b\big) \in (0, 1).
+# $$
+#
+# With probability $p_\text{gen}$ the token comes from the vocabulary; otherwise it is a word
+# of the English, chosen with the attention weights as the pointer:
+#
+# $$
+# P(w) = p_\text{gen}\, P_\text{vocab}(w) + (1 - p_\text{gen}) \sum_{i:\, x_i = w} a_{t,i}.
+# $$
+#
+# A word that occurs twice in the English gets the sum of both weights. $w$ ranges over the
+# **extended vocabulary**: the $V$ code tokens, then one slot per source position. A source
+# word that the code vocabulary holds adds its attention to its own id; one it lacks gets the
+# id $V + i$ of its first position $i$. So an example's extended ids depend on its English
+# only, a whole batch shares one width $V + S$, and decoding maps $V + i$ back to the $i$-th
+# English word. The targets use the same ids: a code token outside the vocabulary that the
+# English contains becomes $V + i$; only a token that is in neither stays `<unk>`.
+#
+# Like TranX, the copy model reads and writes the **canonical form**: the English's quoted
+# strings are behind placeholders `_STR:0_`, `_STR:1_`, ..., which the code vocabulary lacks,
+# so the model copies them, and they are mapped back to the literals after decoding. Here is
+# a dev example whose code copies a word the vocabulary lacks:
+
+# %%
+def first_copy_example(data, split="dev", max_len=14):
+    """The first example whose canonical code holds a token outside the vocabulary that its
+    English contains."""
+    for k, (nl, code) in enumerate(zip(data.nl_tokens[split], data.code_tokens[split],
+                                       strict=True)):
+        nl_c, code_c, _ = canonicalize(nl, code)
+        if len(nl_c) <= max_len and any(t not in data.tgt_vocab and t in nl_c for t in code_c):
+            return k, nl_c, code_c
+    raise LookupError("no example copies a word")
+
+
+k_example, nl_c, code_c = first_copy_example(data)
+src_ext = extend_source(nl_c, vocab)
+tgt_ext = extend_target(code_c, nl_c, vocab)[1:-1]  # without <sos> and <eos>
+print("English:", " ".join(nl_c))
+print("code:   ", " ".join(code_c))
+Table(["side", "token", "extended id", "meaning"],
+      [["English", tok, i, "vocabulary id" if i < len(vocab) else f"V + {i - len(vocab)}"]
+       for tok, i in zip(nl_c, src_ext, strict=True)]
+      + [["code", tok, i, "<unk>" if i == 3 else "vocabulary id" if i < len(vocab)
+          else f"copy position {i - len(vocab)}"] for tok, i in zip(code_c, tgt_ext, strict=True)])
+
+# %% [markdown]
+# ## 7.3 The final distribution from scratch
+#
+# Written the obvious way, the mixture is a loop over the extended vocabulary. On a tiny
+# example (a vocabulary of 6 tokens, an English of 4 words whose first and third are the
+# same unknown word, so both get the id $6 + 0$):
+
+# %%
+torch.manual_seed(0)
+V, S = 6, 4
+vocab_logits = torch.randn(1, V)  # W_o [s_t; c_t] + b_o
+attention = torch.softmax(torch.randn(1, S), dim=-1)  # a_t
+tiny_ext = torch.tensor([[6, 4, 6, 9]])  # word 0 = word 2 (unknown), word 1 is token 4
+gen_logit = torch.tensor([[0.4]])  # p_gen = sigmoid(0.4)
+
+p_gen = torch.sigmoid(gen_logit)[0, 0]
+p_vocab = torch.softmax(vocab_logits, dim=-1)[0]
+by_hand = torch.zeros(V + S)
+for w in range(V + S):
+    generate = p_gen * p_vocab[w] if w < V else 0.0
+    copy = sum(attention[0, i] for i in range(S) if tiny_ext[0, i] == w)
+    by_hand[w] = generate + (1 - p_gen) * copy
+
+library = final_distribution(vocab_logits, attention, tiny_ext, gen_logit).exp()[0]
+torch.testing.assert_close(library, by_hand)
+print("P(w) =", np.round(by_hand.numpy(), 4))
+print(f"sum = {float(by_hand.sum()):.6f}; p_gen = {float(p_gen):.3f}")
+
+# %% tags=["outcome", "remove-cell"]
+assert abs(float(library.sum()) - 1.0) < 1e-5
+assert float(library[6]) > float(library[7])  # the repeated word collects both weights
+torch.testing.assert_close(library[6], (1 - p_gen) * (attention[0, 0] + attention[0, 2]))
+
+# %% [markdown]
+# The library computes the same numbers in log space, because training needs $\log P(y_t)$
+# and a product of small probabilities underflows:
+#
+# $$
+# \log P(w) = \operatorname{logaddexp}\big(\log \sigma(g) + \log P_\text{vocab}(w),\;
+#             \log \sigma(-g) + \log \textstyle\sum_{i: x_i = w} a_{t,i}\big),
+# $$
+#
+# with $g$ the gate's logit ($\log(1 - \sigma(g)) = \log \sigma(-g)$ exactly) and
+# `log_softmax` for $\log P_\text{vocab}$. The copy mass gets a floor of $10^{-30}$ before
+# its log, so that a slot no word points to has a finite log-probability and a defined
+# gradient.
+#
+# The copy decoder returns these **log-probabilities** where the other decoders return
+# logits. That is the whole change to the shared interface: cross-entropy applies a
+# `log_softmax` to its input, and the `log_softmax` of normalised log-probabilities is the
+# identity, so the course's loss becomes exactly the negative log-likelihood of the mixture;
+# `argmax` (greedy decoding) and beam search read log-probabilities anyway. An extended id
+# fed back as the next input is read as `<unk>`. The source goes in as one id tensor that
+# packs the English id and the extended id of every position (`x + V_src * src_ext`), so that
+# batching and the training loop see an ordinary `[B, S]` tensor.
+
+# %%
+show_source(final_distribution)
+
+# %%
+show_source(CopyDecoder.copy_step)
+
+# %% [markdown]
+# ## 7.4 Training the copy model
+#
+# The same data, budget and training strategy as chapter 4 (`train_model` reads chapter 4's
+# model from the cache). The copy model adds $p_\text{gen}$'s weights, $2H + E + 1$ numbers:
+
+# %%
+attn = train_model("attention", data=data)
+copy = train_model("copy", data=data)
+for name, trained in [("attention", attn), ("copy", copy)]:
+    print(f"{name:9s} {count_parameters(trained.model):>10,} parameters, "
+          f"{sum(trained.history.epoch_seconds):6.0f} s of training")
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(11, 3.5))
+for name, trained in [("attention", attn), ("copy", copy)]:
+    epochs = range(1, len(trained.history.dev_exact_match) + 1)
+    axes[0].plot(epochs, trained.history.dev_loss, marker="o", label=name)
+    axes[1].plot(epochs, trained.history.dev_exact_match, marker="o", label=name)
+axes[0].set(xlabel="epoch", ylabel="dev loss (nats per token)", title="Dev loss")
+axes[1].set(xlabel="epoch", ylabel="dev exact match (ids)", title="Dev exact match")
+for ax in axes:
+    ax.legend()
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## 7.5 Generate or copy? $p_\text{gen}$ along an example
+#
+# Greedy decoding of a dev example with the copy model, keeping $p_\text{gen}$ at every
+# step: on the left the attention (one row per generated token), on the right $p_\text{gen}$
+# of the same step. Where the model copies, $p_\text{gen}$ should be low and the attention
+# row sharp.
+
+# %%
+def copy_decode(trained, nl_tokens):
+    """Greedy decoding of one English token list with a copy model: the English as the model
+    reads it, the code tokens it writes, their attention [n, S] and p_gen [n]."""
+    model = trained.model
+    view, mapping = model.source_view(nl_tokens[: trained.max_src_len])
+    src, lens = pad([model.encode_source(view, trained.src_vocab, trained.tgt_vocab)])
+    ids, weights, gates = decode_with_p_gen(model, src, lens, trained.max_tgt_len)
+    tokens = [model.output_tokens([i], view, {}, trained.tgt_vocab)[0] for i in ids]
+    return view, tokens, ids, weights, gates
+
+
+def candidates(data, split="dev", low=6, high=14):
+    return [k for k, nl in enumerate(data.nl_tokens[split]) if low <= len(nl) <= high]
+
+
+shown = next((k for k in candidates(data)
+              if any(i >= len(vocab) for i in copy_decode(copy, data.nl_tokens["dev"][k])[2])),
+             candidates(data)[0])
+view, tokens, ids, weights, gates = copy_decode(copy, data.nl_tokens["dev"][shown])
+fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 0.4 * len(tokens) + 2.5), sharey=True,
+                             gridspec_kw={"width_ratios": [3, 1]})
+ax.imshow(weights.numpy(), cmap="Reds", vmin=0, vmax=1, aspect="auto")
+ax.set_xticks(range(len(view)), view, rotation=60, ha="right")
+ax.set_yticks(range(len(tokens)), [f"{t} (copied)" if i >= len(vocab) else t
+                                   for t, i in zip(tokens, ids, strict=True)])
+ax.set(xlabel="English token (source)", ylabel="generated code token",
+       title=f"attention, dev example {data.dev[shown].index}")
+bx.barh(range(len(tokens)), gates.numpy(), color="tab:blue")
+bx.set(xlim=(0, 1), xlabel="$p_{gen}$", title="generate (1) or copy (0)")
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# Over the whole dev set, teacher-forced so that every step is a reference step: the mean
+# $p_\text{gen}$ at the steps whose reference token can only be copied (its extended id is
+# $V + i$), at the steps that write a Python keyword (`if`, `def`, `return`, ...) and at all
+# other steps.
+
+# %%
+@torch.no_grad()
+def p_gen_by_target(trained, data, split="dev"):
+    """Mean p_gen (teacher forcing) over steps whose target is copied-only, a keyword, or
+    anything else."""
+    model = trained.model.eval()
+    size = len(trained.tgt_vocab)
+    sums, counts = {}, {}
+    for batch in make_batches(model_pairs(model, data, split), batch_size=128):
+        enc = model.encode(batch.src, batch.src_lens)
+        _, _, _, gate = model.decoder.run(batch.tgt_in, model.decoder.init_state(enc), enc)
+        for row, tgt in zip(gate, batch.tgt_out, strict=True):  # [T], [T]
+            for g, y in zip(row.tolist(), tgt.tolist(), strict=True):
+                if y == 0:
+                    continue
+                kind = ("copied" if y >= size else
+                        "keyword" if code_token_kind(trained.tgt_vocab.itos[y]) == "keyword"
+                        else "other")
+                sums[kind] = sums.get(kind, 0.0) + g
+                counts[kind] = counts.get(kind, 0) + 1
+    return {kind: (sums[kind] / counts[kind], counts[kind]) for kind in sums}
+
+
+gate_means = p_gen_by_target(copy, data)
+Table(["target token", "steps", "mean p_gen"],
+      [[kind, n, mean] for kind, (mean, n) in sorted(gate_means.items())],
+      formats=[None, ",d", ".3f"])
+
+# %% tags=["outcome", "remove-cell"]
+# The model learns to copy where only copying can write the token.
+assert gate_means["copied"][0] < gate_means["keyword"][0], gate_means
+
+# %% [markdown]
+# ## 7.6 Coverage
+#
+# Attention has no memory: nothing stops it from looking at the same word at several steps
+# (and writing its code twice) while another word is never looked at. **Coverage** keeps the
+# sum of the attention of the steps so far,
+#
+# $$
+# c^t = \sum_{t' < t} a^{t'}, \qquad c^1 = 0,
+# $$
+#
+# and feeds it into the score, so that the attention can see how much each English word has
+# already received:
+#
+# $$
+# e_{t,i} = v^\top \tanh\big(W_h h_i + W_s s_t + w_c\, c_i^t + b\big).
+# $$
+#
+# Training adds the **coverage loss**, weighted by $\lambda$ (1.0, as See et al.):
+#
+# $$
+# \mathcal{L}_t = -\log P(y_t) + \lambda \sum_i \min(a_{t,i}, c_{t,i}).
+# $$
+#
+# The minimum is 0 where a word gets attention for the first time and grows only when
+# attention returns to a word already covered; it never exceeds 1 per step. Kind `coverage`
+# is the copy model with coverage, as in See et al.
+
+# %%
+show_source(CoverageAttention.coverage_scores)
+
+# %%
+show_source(coverage_loss)
+
+# %%
+cover = train_model("coverage", data=data)
+print(f"coverage  {count_parameters(cover.model):>10,} parameters, "
+      f"{sum(cover.history.epoch_seconds):6.0f} s of training")
+
+# %% [markdown]
+# How much attention returns to words already covered? For every dev example we decode
+# greedily and add up, over the English positions, the attention beyond 1 that each position
+# received in total, $\sum_i \max(0, \sum_t a_{t,i} - 1)$ (0 when no word gets more than
+# one step's worth), and the coverage loss of the decoding, $\sum_t \sum_i \min(a_{t,i},
+# c_{t,i})$.
+
+# %%
+@torch.no_grad()
+def attention_repeats(trained, data, split="dev"):
+    """Per example: the attention of its greedy decoding ``[n, S]``; returns the mean
+    repeated attention and the mean coverage loss (summed over steps) per example."""
+    model = trained.model.eval()
+    pairs = model_pairs(model, data, split)
+    repeated, covered = [], []
+    for batch in make_batches(pairs, batch_size=128, by_length=False):
+        result = greedy_decode(model, batch.src, batch.src_lens, trained.max_tgt_len)
+        for weights in result.attention:  # [n, S]
+            if len(weights) == 0:
+                continue
+            repeated.append(repeated_attention(weights))
+            steps = weights.size(0)
+            covered.append(float(coverage_loss(weights[None], torch.ones(1, steps,
+                                                                         dtype=torch.bool)))
+                           * steps)
+    return float(np.mean(repeated)), float(np.mean(covered))
+
+
+repeats = {name: attention_repeats(t, data) for name, t in
+           [("attention", attn), ("copy", copy), ("copy + coverage", cover)]}
+Table(["model", "repeated attention per example", "coverage loss per example"],
+      [[name, r, c] for name, (r, c) in repeats.items()], formats=[None, ".3f", ".3f"])
+
+# %% tags=["outcome", "remove-cell"]
+# Coverage reduces repeated attention against the same copy model without it.
+assert repeats["copy + coverage"][1] < repeats["copy"][1], repeats
+
+# %% [markdown]
+# The same dev example as in section 7.5, decoded by the copy model without and with
+# coverage:
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(12, 0.4 * len(tokens) + 3))
+for ax, (name, trained) in zip(axes, [("copy", copy), ("copy + coverage", cover)],
+                               strict=True):
+    view, tokens_k, ids_k, weights_k, _ = copy_decode(trained, data.nl_tokens["dev"][shown])
+    ax.imshow(weights_k.numpy(), cmap="Reds", vmin=0, vmax=1, aspect="auto")
+    ax.set_xticks(range(len(view)), view, rotation=60, ha="right")
+    ax.set_yticks(range(len(tokens_k)), tokens_k)
+    ax.set(xlabel="English token", title=f"{name}: repeated attention "
+           f"{repeated_attention(weights_k):.2f}")
+axes[0].set_ylabel("generated code token")
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## 7.7 Results on dev and test
+#
+# Exact match on raw tokens and on the canonical form (quoted strings that the English
+# contains behind placeholders, the form in which published Django results are scored),
+# BLEU (weak on code: a near miss scores high) and the share of outputs that parse. Models
+# are chosen on dev; the test set is read once per model, here.
+
+# %%
+trained_models = {"attention (chapter 4)": attn, "copy": copy, "copy + coverage": cover}
+dev_reports = {name: evaluate_model(t, data.dev) for name, t in trained_models.items()}
+test_reports = {name: evaluate_model(t, data.test) for name, t in trained_models.items()}
+rows = []
+for name in trained_models:
+    for split, reports in [("dev", dev_reports), ("test", test_reports)]:
+        m = reports[name].metrics
+        rows.append([name, split, m["n"], m["exact_match"], m["exact_match_canonical"],
+                     m["bleu"], m["parse_rate"]])
+Table(["model", "split", "examples", "exact match (raw)", "exact match (canonical)", "BLEU",
+       "parses"], rows, formats=[None, None, ",d", ".1%", ".1%", ".1f", ".1%"])
+
+# %%
+gain = (dev_reports["copy"].metrics["exact_match_canonical"]
+        - dev_reports["attention (chapter 4)"].metrics["exact_match_canonical"])
+display(Markdown(
+    f"In the `{profile.name}` profile the copy model changes canonical dev exact match by "
+    f"{100 * gain:+.1f} points against chapter 4's attention model. (The `full` profile "
+    "trains on all of Django for 30 epochs: see the course's closing table for its test "
+    "numbers.)"))
+
+# %% tags=["outcome", "remove-cell"]
+copy_dev = dev_reports["copy"].metrics["exact_match"]
+attn_dev = dev_reports["attention (chapter 4)"].metrics["exact_match"]
+assert copy_dev > attn_dev, (copy_dev, attn_dev)
+
+# %% [markdown]
+# A few dev lines that the copy model gets right and chapter 4's model does not:
+
+# %%
+attn_by_index = {p["index"]: p for p in dev_reports["attention (chapter 4)"].predictions}
+wins = [p for p in dev_reports["copy"].predictions
+        if p["exact"] and not attn_by_index[p["index"]]["exact"]][:5]
+Table(["English", "attention (chapter 4)", "copy"],
+      [[p["nl"], attn_by_index[p["index"]]["prediction"], p["prediction"]] for p in wins])
+
+# %% [markdown]
+# ## 7.8 Exercises
+#
+# Replace `raise NotImplementedError` with your answer and run the cell: the check under it
+# tries your function on small cases and prints a tick, or a hint that names the mistake.
+#
+# ### Exercise 1: extended target ids
+#
+# Write `extend_target(code_tokens, src_tokens, vocab)`: one id per code token (no `<sos>`
+# or `<eos>`): `vocab.stoi[token]` when the vocabulary holds the token, else
+# `len(vocab) + i` with `i` the *first* position of the token in `src_tokens`, else the id of
+# `<unk>`, 3.
+#
+# <details><summary>Hint</summary>
+# Build a dict of first positions with <code>first.setdefault(token, i)</code> while walking
+# the source; then one conditional expression per code token.
+# </details>
+
+# %% tags=["exercise"]
+from seq2code.exercises.ch07 import check_extend_target
+
+
+def extend_target(code_tokens, src_tokens, vocab):
+    # your code here
+    raise NotImplementedError
+
+
+check_extend_target(extend_target)
+
+# %% tags=["solution", "hide-input"] cellView="form"
+# @title Solution
+from seq2code.exercises.ch07 import check_extend_target
+
+
+def extend_target(code_tokens, src_tokens, vocab):
+    """Extended ids: vocabulary id, else V + first source position, else <unk> (3)."""
+    first = {}
+    for i, token in enumerate(src_tokens):
+        first.setdefault(token, i)
+    return [vocab.stoi[t] if t in vocab else len(vocab) + first[t] if t in first else 3
+            for t in code_tokens]
+
+
+check_extend_target(extend_target, strict=True)
+
+# %% [markdown]
+# ### Exercise 2: the final distribution
+#
+# Write `mixture(p_vocab, attention, src_ext, p_gen)`: from $P_\text{vocab}$ `[B, V]`, the
+# attention $a_t$ `[B, S]`, the extended ids of the source words `src_ext` `[B, S]` (each
+# below $V + S$) and $p_\text{gen}$ `[B, 1]`, return
+# $P(w) = p_\text{gen} P_\text{vocab}(w) + (1 - p_\text{gen}) \sum_{i: x_i = w} a_{t,i}$ for
+# every extended id, shape `[B, V + S]` (in probabilities; no logs needed here).
+#
+# <details><summary>Hint</summary>
+# Pad <code>p_gen * p_vocab</code> with <code>S</code> zeros on the last axis
+# (<code>torch.nn.functional.pad(x, (0, S))</code>), then add the copy part with
+# <code>scatter_add(1, src_ext, (1 - p_gen) * attention)</code>: it adds, where
+# <code>scatter</code> would overwrite a repeated word.
+# </details>
+
+# %% tags=["exercise"]
+from seq2code.exercises.ch07 import check_mixture
+
+
+def mixture(p_vocab, attention, src_ext, p_gen):
+    # your code here
+    raise NotImplementedError
+
+
+check_mixture(mixture)
+
+# %% tags=["solution", "hide-input"] cellView="form"
+# @title Solution
+import torch
+
+from seq2code.exercises.ch07 import check_mixture
+
+
+def mixture(p_vocab, attention, src_ext, p_gen):
+    """P(w) [B, V + S] = p_gen P_vocab(w) + (1 - p_gen) sum_{i: x_i = w} a_i."""
+    generate = torch.nn.functional.pad(p_gen * p_vocab, (0, attention.size(1)))  # [B, V + S]
+    return generate.scatter_add(1, src_ext, (1 - p_gen) * attention)
+
+
+check_mixture(mixture, strict=True)
+
+# %% [markdown]
+# ### Exercise 3: the coverage loss
+#
+# Write `coverage_loss(attention)` for one decoding: from the attention weights `[T, S]` of
+# its $T$ steps, return $\sum_t \sum_i \min(a_{t,i}, c_{t,i})$ with
+# $c_t = \sum_{t' < t} a_{t'}$, as a 0-dimensional tensor.
+#
+# <details><summary>Hint</summary>
+# <code>attention.cumsum(0)</code> sums the steps up to and <em>including</em> t; subtract
+# the current step. Then <code>torch.minimum</code> and one <code>.sum()</code>.
+# </details>
+
+# %% tags=["exercise"]
+from seq2code.exercises.ch07 import check_coverage_loss
+
+
+def coverage_loss(attention):
+    # your code here
+    raise NotImplementedError
+
+
+check_coverage_loss(coverage_loss)
+
+# %% tags=["solution", "hide-input"] cellView="form"
+# @title Solution
+import torch
+
+from seq2code.exercises.ch07 import check_coverage_loss
+
+
+def coverage_loss(attention):
+    """sum_t sum_i min(a_{t,i}, c_{t,i}) for attention [T, S], c_t = sum_{t' < t} a_{t'}."""
+    coverage = attention.cumsum(0) - attention  # [T, S]: the steps before t
+    return torch.minimum(attention, coverage).sum()
+
+
+check_coverage_loss(coverage_loss, strict=True)
+
+# %% [markdown]
+# ## Summary
+#
+# - The pointer-generator mixes two distributions with a learned gate:
+#   $P(w) = p_\text{gen} P_\text{vocab}(w) + (1 - p_\text{gen}) \sum_{i: x_i = w} a_{t,i}$,
+#   over an extended vocabulary that adds one slot per English position; a rare name or a
+#   string placeholder becomes writable because the English holds it.
+# - Computed in log space (`logaddexp` of the two parts, `logsigmoid` for the gate), the
+#   mixture's log-probabilities take the place of logits: the loss, greedy decoding and beam
+#   search need no change.
+# - $p_\text{gen}$ is measurable: it drops at the steps that copy and stays high at
+#   keywords, and the attention row of a copying step points at the word it copies.
+# - Coverage feeds the running sum of past attention into the score and penalises attending
+#   again, $\sum_i \min(a_{t,i}, c_{t,i})$; it reduces repeated attention.
+# - On Django copying is the course's largest single gain: see the table of section 7.7 and,
+#   for the `full` profile, the course's closing table.
