@@ -22,10 +22,11 @@ the same idea.)
 The ``B`` sources of a batch and their ``K`` beams decode together as ``N = B K`` rows:
 row ``b K + k`` is beam ``k`` of source ``b``. After each step the surviving beams may descend
 from any beam of their source, so the decoder's state is reordered row by row
-(:func:`reorder_state`). The state may be a tensor, a tuple ``(h, c)``, a NamedTuple, or any
+(:func:`reorder_state`); a source whose ``K`` hypotheses are finished leaves the batch (its
+rows of the state and of the encoder's output are dropped the same way). The state may be a tensor, a tuple ``(h, c)``, a NamedTuple, or any
 nesting of them; the axis that holds the batch is found once per call by comparing the state
-of ``N`` rows with the state of one row (:func:`batch_axes`), so every model of the shared
-interface works without telling beam search how its state is laid out.
+(and the encoder's output) of ``N`` rows with those of one row (:func:`batch_axes`), so every
+model of the shared interface works without telling beam search how its state is laid out.
 
 With ``K = 1`` beam search is greedy decoding, exactly (the tests check it).
 """
@@ -183,67 +184,95 @@ def _beam_search(model: Seq2Seq, src: torch.Tensor, src_lens: torch.Tensor, K: i
     rows = torch.arange(B, device=device).repeat_interleave(K)  # [N] source of each row
     enc = model.encode(src[rows], src_lens[rows])  # every source once per beam, N = B K rows
     state = model.decoder.init_state(enc)
-    axes = None
-    if B * K > 1:  # the batch axis of each state tensor: compare with the state of one row
-        one = model.decoder.init_state(model.encode(src[:1], src_lens[:1]))
-        axes = batch_axes(state, one)
+    axes = enc_axes = None
+    if B * K > 1:  # the batch axis of each tensor: compare with the tensors of one row
+        longest = int(src_lens.argmax())  # (its encoding spans every column of src)
+        enc_1 = model.encode(src[longest:longest + 1], src_lens[longest:longest + 1])
+        axes = batch_axes(state, model.decoder.init_state(enc_1))
+        enc_axes = batch_axes(enc, enc_1)
 
-    log_probs = torch.full((B, K), float("-inf"), device=device)  # [B, K] log P(y_<t | x)
+    log_probs = torch.full((B, K), float("-inf"), device=device)  # [B', K] log P(y_<t | x)
     log_probs[:, 0] = 0.0  # one live beam at the start: the others would repeat it
-    beams = torch.empty(B, K, 0, dtype=torch.long, device=device)  # [B, K, t] y_1 .. y_t
+    beams = torch.empty(B, K, 0, dtype=torch.long, device=device)  # [B', K, t] y_1 .. y_t
     prev = torch.full((B * K,), SOS_ID, dtype=torch.long, device=device)  # [N] y_{t-1}
     kept: list[list[Hypothesis]] = [[] for _ in range(B)]
     history: list[BeamStep] | None = [] if keep_history else None
-    offsets = (torch.arange(B, device=device) * K).unsqueeze(1)  # [B, 1] first row of b
+    active = list(range(B))  # the sources still decoding; B' = len(active) of them
+    beam_ids = torch.arange(K, device=device)  # [K]
 
     for t in range(max_len):
+        n_active = len(active)
         step = model.decoder(prev, state, enc)
         vocab = step.logits.size(-1)
-        step_lp = torch.log_softmax(step.logits.float(), dim=-1).view(B, K, vocab)  # [B, K, V]
-        candidates = (log_probs.unsqueeze(-1) + step_lp).view(B, K * vocab)  # [B, K V]
+        step_lp = torch.log_softmax(step.logits.float(), dim=-1).view(n_active, K, vocab)
+        candidates = (log_probs.unsqueeze(-1) + step_lp).view(n_active, K * vocab)  # [B', K V]
         n_top = min(2 * K, K * vocab)  # K of them are not <eos>, whatever happens
-        top_lp, top_ids = candidates.topk(n_top, dim=1)  # [B, 2K], best first
-        parents, tokens = top_ids // vocab, top_ids % vocab  # [B, 2K] each
+        top_lp, top_ids = candidates.topk(n_top, dim=1)  # [B', 2K], best first
+        parents, tokens = top_ids // vocab, top_ids % vocab  # [B', 2K] each
         is_eos = tokens == EOS_ID
 
         # An <eos> among the K best ends a hypothesis: keep it aside.
         rank = torch.arange(n_top, device=device).unsqueeze(0)  # [1, 2K]
-        ending = is_eos & (rank < K) & torch.isfinite(top_lp)  # [B, 2K]
+        ending = is_eos & (rank < K) & torch.isfinite(top_lp)  # [B', 2K]
         finished_now = []
         if bool(ending.any()):
             for b, j in ending.nonzero().tolist():
-                if len(kept[b]) < K:
+                source = active[b]
+                if len(kept[source]) < K:
                     parent = int(parents[b, j])
                     lp = float(top_lp[b, j])
                     score = float(length_normalised(lp, t + 1, alpha))
-                    kept[b].append(Hypothesis(beams[b, parent].tolist(), lp, score, True))
-                    finished_now.append((b, parent, lp, score))
+                    kept[source].append(Hypothesis(beams[b, parent].tolist(), lp, score, True))
+                    finished_now.append((source, parent, lp, score))
 
         # The K best extensions that are not <eos> go on.
-        alive_lp, pos = top_lp.masked_fill(is_eos, float("-inf")).topk(K, dim=1)  # [B, K]
-        parents, tokens = parents.gather(1, pos), tokens.gather(1, pos)  # [B, K]
+        log_probs, pos = top_lp.masked_fill(is_eos, float("-inf")).topk(K, dim=1)  # [B', K]
+        parents, tokens = parents.gather(1, pos), tokens.gather(1, pos)  # [B', K]
         beams = torch.cat([beams.gather(1, parents.unsqueeze(-1).expand(-1, -1, t)),
-                           tokens.unsqueeze(-1)], dim=-1)  # [B, K, t + 1]
-        log_probs = alive_lp
+                           tokens.unsqueeze(-1)], dim=-1)  # [B', K, t + 1]
         if history is not None:
-            history.append(BeamStep(tokens.cpu(), parents.cpu(), alive_lp.cpu(), finished_now))
-        if all(len(hyps) >= K for hyps in kept):
+            history.append(_history_step(B, K, active, tokens, parents, log_probs,
+                                         finished_now))
+        going = [b for b, source in enumerate(active) if len(kept[source]) < K]
+        if not going:
             break
-        state = (step.state if axes is None
-                 else reorder_state(step.state, (offsets + parents).view(-1), axes))
-        prev = tokens.view(-1)  # [N]
+        parent_rows = parents + (torch.arange(n_active, device=device) * K).unsqueeze(1)
+        if len(going) < n_active:  # sources with K finished hypotheses leave the batch
+            keep = torch.tensor(going, device=device)  # [B'']
+            parent_rows, tokens = parent_rows[keep], tokens[keep]  # [B'', K]
+            log_probs, beams = log_probs[keep], beams[keep]
+            enc = reorder_state(enc, (keep.unsqueeze(1) * K + beam_ids).view(-1), enc_axes)
+            active = [active[b] for b in going]
+        if axes is not None:  # row b K + k takes the state of its parent's row
+            state = reorder_state(step.state, parent_rows.view(-1), axes)
+        else:
+            state = step.state
+        prev = tokens.view(-1)  # [N'']
     else:  # max_len reached: the unfinished beams compete with the finished ones
-        for b in range(B):
-            if len(kept[b]) < K:
+        for b, source in enumerate(active):
+            if len(kept[source]) < K:
                 for k in range(K):
                     lp = float(log_probs[b, k])
                     if lp > float("-inf"):
-                        kept[b].append(Hypothesis(beams[b, k].tolist(), lp,
-                                                  float(length_normalised(lp, max_len, alpha)),
-                                                  False))
+                        kept[source].append(Hypothesis(
+                            beams[b, k].tolist(), lp,
+                            float(length_normalised(lp, max_len, alpha)), False))
     hypotheses = [_best_first(hyps) for hyps in kept]
     return BeamResult([hyps[0].tokens if hyps else [] for hyps in hypotheses], hypotheses,
                       history)
+
+
+def _history_step(B: int, K: int, active: list[int], tokens: torch.Tensor,
+                  parents: torch.Tensor, log_probs: torch.Tensor,
+                  finished: list[tuple[int, int, float, float]]) -> BeamStep:
+    """A :class:`BeamStep` over all ``B`` sources (those already done: no beam, ``-inf``)."""
+    index = torch.tensor(active)
+    full_tokens = torch.zeros(B, K, dtype=torch.long)
+    full_parents = torch.zeros(B, K, dtype=torch.long)
+    full_lp = torch.full((B, K), float("-inf"))
+    full_tokens[index], full_parents[index] = tokens.cpu(), parents.cpu()
+    full_lp[index] = log_probs.cpu()
+    return BeamStep(full_tokens, full_parents, full_lp, finished)
 
 
 @torch.no_grad()

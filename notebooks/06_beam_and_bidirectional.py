@@ -1,0 +1,679 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% tags=["setup"]
+# @title Setup: on Colab this installs seq2code; locally it does nothing
+import importlib.util
+import os
+import subprocess
+import sys
+
+SEQ2CODE_SOURCE = os.environ.get("SEQ2CODE_SOURCE", "git+https://github.com/seq2code/seq2code.git")
+if "google.colab" in sys.modules or importlib.util.find_spec("seq2code") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", SEQ2CODE_SOURCE], check=True)
+
+# %% [markdown]
+# # 6. Beam search and a bidirectional encoder
+#
+# Chapter 4's attention model reads the English with an encoder that runs left to right,
+# and writes the code one token at a time, always taking the token it finds most likely
+# (greedy decoding). This chapter improves both ends with two classic tools: **beam
+# search**, which keeps several partial translations alive instead of one, and a
+# **bidirectional encoder**, which reads the English in both directions. Both are measured
+# against chapter 4's model on the same data.
+#
+# **What you will learn**
+#
+# - why greedy decoding is myopic, and how beam search keeps the $K$ best hypotheses, with
+#   the length-normalised score $\log P(Y \mid x) / |Y|^\alpha$;
+# - how a batch of $B$ sentences and their $K$ beams decode together as $B K$ rows, and how
+#   the decoder's state follows the beams that survive;
+# - what beam search buys on Django (exact match for $K$ = 1, 3, 5, 10) and what it costs
+#   (sentences per second);
+# - a bidirectional LSTM encoder: the shapes of its outputs and final states, the bridge
+#   that turns the two final states into the decoder's first state, and why the source
+#   must be packed;
+# - how the bidirectional model compares with chapter 4's on dev and test.
+
+# %%
+import math
+import time
+
+import matplotlib.pyplot as plt
+import torch
+from IPython.display import Markdown, display
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence
+
+from seq2code.batching import pad
+from seq2code.beam import (
+    _beam_search,
+    batch_axes,
+    beam_search,
+    length_normalised,
+    reorder_state,
+    sequence_log_probs,
+)
+from seq2code.decoding import greedy_decode
+from seq2code.experiment import evaluate_model, prepare_data, train_model
+from seq2code.models import build_model, count_parameters, expected_parameters
+from seq2code.models.bidirectional import BidirectionalLSTMEncoder, Bridge
+from seq2code.profiles import get_profile
+from seq2code.show import show_source
+from seq2code.tables import Table
+from seq2code.tokens import untokenize_code
+
+torch.manual_seed(0)
+profile = get_profile()
+print(profile)
+
+# %% [markdown]
+# ## 6.1 Greedy decoding is myopic
+#
+# A model gives the probability of a whole line of code as a product of one-step
+# probabilities,
+#
+# $$
+# P(Y \mid x) = \prod_{t=1}^{|Y|} p(y_t \mid y_{<t}, x),
+# \qquad
+# \log P(Y \mid x) = \sum_{t=1}^{|Y|} \log p(y_t \mid y_{<t}, x),
+# $$
+#
+# where $Y$ ends with `<eos>`. Greedy decoding picks $y_t = \arg\max p(y_t \mid y_{<t}, x)$
+# at every step and never looks back. The most likely first token need not start the most
+# likely line. A two-step example with made-up probabilities: the first token is `a` with
+# probability 0.6 or `b` with 0.4; after `a` the line ends with probability 0.45, after `b`
+# with 0.9.
+
+# %%
+first = {"a": 0.6, "b": 0.4}
+end_after = {"a": 0.45, "b": 0.9}
+lines = [[f"{tok} <eos>", first[tok], end_after[tok], first[tok] * end_after[tok],
+          math.log(first[tok] * end_after[tok])] for tok in first]
+greedy_pick = max(first, key=first.get)
+best_pick = max(first, key=lambda tok: first[tok] * end_after[tok])
+display(Table(["line", "p(y_1)", "p(<eos> | y_1)", "P(Y | x)", "log P(Y | x)"], lines,
+              formats=[None, ".2f", ".2f", ".2f", ".3f"]))
+display(Markdown(f"Greedy decoding takes `{greedy_pick}` first and ends with probability "
+                 f"{first[greedy_pick] * end_after[greedy_pick]:.2f}; the line that starts "
+                 f"with `{best_pick}` is more likely, "
+                 f"{first[best_pick] * end_after[best_pick]:.2f}. Keeping both first tokens "
+                 "for one more step would have found it."))
+
+# %% [markdown]
+# ## 6.2 Beam search
+#
+# Beam search keeps the $K$ best partial hypotheses ("beams") at every step. At step $t$
+# each beam $y_{<t}$ is extended by every token $w$ of the vocabulary, and each extension
+# is scored by its cumulative log-probability
+#
+# $$
+# \log P(y_{<t}\, w \mid x) = \log P(y_{<t} \mid x) + \log p(w \mid y_{<t}, x).
+# $$
+#
+# Of the $K V$ extensions the $K$ best survive. An extension by `<eos>` is a **finished**
+# hypothesis: it leaves the beam and is kept aside, until $K$ hypotheses of the sentence
+# are finished or the maximum length is reached (then the unfinished beams join them).
+# With $K = 1$ this is exactly greedy decoding.
+#
+# The winner is the kept hypothesis with the best **length-normalised** score
+#
+# $$
+# s(Y) = \frac{\log P(Y \mid x)}{|Y|^{\alpha}},
+# $$
+#
+# where $|Y|$ counts the tokens, `<eos>` included. Every extra token multiplies $P$ by a
+# number below 1, so the raw sum ($\alpha = 0$) prefers short lines; $\alpha = 1$ ranks by
+# the mean log-probability per token. (Wu et al. 2016 divide by $((5 + |Y|)/6)^\alpha$, the
+# same idea.) The library uses $\alpha = 1$ unless told otherwise.
+
+# %%
+show_source(length_normalised)
+
+# %% [markdown]
+# ### All sentences and all beams at once
+#
+# Decoding one sentence at a time would waste the batch. The library decodes the $B$
+# sentences of a batch and their $K$ beams together, as $N = B K$ rows: row $b K + k$ is
+# beam $k$ of sentence $b$. The scores live in a $[B, K]$ tensor; the candidates of a
+# sentence are its $K \times V$ extensions, flattened to $[B, K V]$, so that one `topk`
+# per sentence picks the survivors. Candidate $j$ extends beam $j \,/\!/\, V$ with token
+# $j \bmod V$.
+#
+# At the first step every beam would be the same `<sos>`: all beams but the first start at
+# $-\infty$, so the first step expands one beam only. Each step takes the $2K$ best
+# candidates: an `<eos>` among the first $K$ finishes a hypothesis, and the $K$ best that
+# are not `<eos>` go on (there are always $K$ of them among $2K$).
+
+# %%
+show_source(_beam_search)
+
+# %% [markdown]
+# ### The state follows the beams
+#
+# After a step, the surviving beams of a sentence may all descend from the same parent:
+# the decoder's state of row $b K + k$ must become the state of row $b K + p_{b,k}$, where
+# $p_{b,k}$ is the parent of beam $k$. Each state tensor is indexed along its batch axis.
+# Which axis that is depends on the model: the LSTM's $(h, c)$ are $[1, N, H]$ (the batch
+# on axis 1), chapter 4's attention state holds $h$ and $c$ as $[N, H]$ and the
+# precomputed keys $W_s h_s$ as $[N, S, H]$ (the batch on axis 0). Beam search finds it out
+# once per call by comparing the state of $N$ rows with the state of one row: the axis whose
+# size differs is the batch axis. So every model of the course decodes with beam search
+# without any code of its own.
+
+# %%
+show_source(reorder_state)
+show_source(batch_axes)
+
+# %%
+data = prepare_data(profile)
+attn = train_model("attention", data=data)  # chapter 4's model, from the cache
+print(f"attention model from the cache: {attn.from_cache}")
+src, src_lens = pad([data.pairs["dev"][i][0] for i in range(3)])  # [3, S], [3]
+enc = attn.model.encode(src.repeat_interleave(4, 0), src_lens.repeat_interleave(4, 0))
+state = attn.model.decoder.init_state(enc)
+one = attn.model.decoder.init_state(attn.model.encode(src[:1], src_lens[:1]))
+axes = batch_axes(state, one)
+Table(["state field", "shape with N = 3 x 4 rows", "shape with one row", "batch axis"],
+      [[name, list(getattr(state, name).shape), list(getattr(one, name).shape),
+        getattr(axes, name)] for name in state._fields])
+
+# %% [markdown]
+# ## 6.3 The beams of one example
+#
+# Beam search with $K = 3$ on one dev sentence. Each column is a step, each row one of the
+# $K$ beams after it; a line joins a beam to the beam it extends. Red marks a hypothesis
+# that ended with `<eos>` at that step; the bold path is the winner.
+
+# %%
+def pick_example(pairs, lo=6, hi=12):
+    """The first dev pair whose English has between lo and hi tokens."""
+    return next(i for i, (s, _) in enumerate(pairs) if lo <= len(s) <= hi)
+
+
+ex = pick_example(data.pairs["dev"])
+src, src_lens = pad([data.pairs["dev"][ex][0]])
+K = 3
+traced = beam_search(attn.model, src, src_lens, K, attn.max_tgt_len, keep_history=True)
+history, winner = traced.history, traced.hypotheses[0][0]
+print("English:", data.dev[ex].nl)
+print("reference:", data.dev[ex].code.strip())
+
+
+def winner_path(history, winner):
+    """(step, beam) of every node on the winner's path, from its last step back."""
+    if winner.finished:
+        end = next((t, parent) for t, step in enumerate(history) for b, parent, lp, _ in
+                   step.finished if lp == winner.log_prob)
+        t, k = end[0] - 1, end[1]
+    else:
+        t, k = len(history) - 1, next(k for k in range(K)
+                                      if float(history[-1].log_probs[0, k]) == winner.log_prob)
+    path = set()
+    while t >= 0:
+        path.add((t, k))
+        k = int(history[t].parents[0, k])
+        t -= 1
+    return path, end if winner.finished else None
+
+
+def plot_beams(history, winner, vocab, max_steps=14):
+    path, end = winner_path(history, winner)
+    steps = min(len(history), max_steps)
+    fig, ax = plt.subplots(figsize=(1.3 * steps + 1, 0.9 * K + 1.6))
+    for t in range(steps):
+        step = history[t]
+        for k in range(K):
+            lp = float(step.log_probs[0, k])
+            if lp == float("-inf"):
+                continue
+            parent = int(step.parents[0, k])
+            on_path = (t, k) in path
+            if t > 0:
+                ax.plot([t - 1, t], [parent, k], color="black" if on_path else "0.75",
+                        lw=2.2 if on_path else 0.8, zorder=1)
+            ax.text(t, k, vocab.itos[int(step.tokens[0, k])][:10], ha="center", va="center",
+                    fontsize=8, fontweight="bold" if on_path else "normal", zorder=2,
+                    bbox={"boxstyle": "round", "fc": "white", "ec": "0.6"})
+        for _, parent, _, score in step.finished:
+            y = parent + 0.38
+            is_winner = end is not None and (t, parent) == end
+            if t > 0:
+                ax.plot([t - 1, t], [parent, y], color="tab:red", lw=2.2 if is_winner else 0.8)
+            ax.text(t, y, f"<eos> {score:.2f}", ha="center", va="center", fontsize=7,
+                    color="tab:red", fontweight="bold" if is_winner else "normal")
+    ax.set_xticks(range(steps), [f"t={t + 1}" for t in range(steps)])
+    ax.set_yticks(range(K), [f"beam {k}" for k in range(K)])
+    ax.set_xlim(-0.6, steps - 0.4)
+    ax.set_ylim(K - 0.4, -0.6)
+    ax.set_title("beam search, K = 3 (red: finished, with its normalised score)")
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    fig.tight_layout()
+    return fig
+
+
+plot_beams(history, winner, attn.tgt_vocab)
+plt.show()
+
+# %%
+Table(["kept hypothesis", "log P(Y | x)", "|Y|", "score s(Y)", "ended with <eos>"],
+      [[untokenize_code(attn.tgt_vocab.decode(h.tokens)), h.log_prob,
+        len(h.tokens) + int(h.finished), h.score, h.finished] for h in traced.hypotheses[0]],
+      formats=["code", ".3f", "d", ".3f", None])
+
+# %% [markdown]
+# ## 6.4 What beam search buys, and what it costs
+#
+# Chapter 4's attention model decodes the dev set with $K$ = 1 (greedy), 3, 5 and 10. The
+# time covers decoding and scoring all the dev sentences, in batches of 128 sentences
+# ($128 K$ rows).
+
+# %%
+beam_sizes = [1, 3, 5, 10]
+dev_beam, speed = {}, {}
+for k in beam_sizes:
+    start = time.perf_counter()
+    dev_beam[k] = evaluate_model(attn, data.dev, beam=k)
+    speed[k] = len(data.dev) / (time.perf_counter() - start)
+best_k = max(beam_sizes, key=lambda k: (dev_beam[k].metrics["exact_match"], -k))
+Table(["K", "dev exact match", "canonical exact match", "BLEU", "parses", "sentences / s"],
+      [[k, r.metrics["exact_match"], r.metrics["exact_match_canonical"], r.metrics["bleu"],
+        r.metrics["parse_rate"], speed[k]] for k, r in dev_beam.items()],
+      formats=["d", ".1%", ".1%", ".1f", ".1%", ".1f"])
+
+# %%
+fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.5))
+left.plot(beam_sizes, [100 * dev_beam[k].metrics["exact_match"] for k in beam_sizes], "o-",
+          label="raw")
+left.plot(beam_sizes, [100 * dev_beam[k].metrics["exact_match_canonical"] for k in beam_sizes],
+          "s--", label="canonical")
+left.set(xlabel="beam size K", ylabel="dev exact match (%)", xticks=beam_sizes)
+left.legend()
+right.plot(beam_sizes, [speed[k] for k in beam_sizes], "o-", color="tab:red")
+right.set(xlabel="beam size K", ylabel="sentences per second", xticks=beam_sizes, ylim=(0, None))
+fig.suptitle("chapter 4's attention model: beam size against exact match and speed")
+fig.tight_layout()
+plt.show()
+
+# %%
+greedy_em = dev_beam[1].metrics["exact_match"]
+display(Markdown(
+    f"On dev, the best beam size is $K = {best_k}$: exact match "
+    f"{dev_beam[best_k].metrics['exact_match']:.1%} against {greedy_em:.1%} for greedy "
+    f"decoding ({100 * (dev_beam[best_k].metrics['exact_match'] - greedy_em):+.1f} points), "
+    f"at {speed[best_k]:.1f} sentences per second against {speed[1]:.1f} "
+    f"({speed[1] / speed[best_k]:.1f} times slower). $K = 10$ runs at {speed[10]:.1f} "
+    "sentences per second."))
+
+# %% [markdown]
+# The test set, read once for each beam size:
+
+# %%
+test_beam = {k: evaluate_model(attn, data.test, beam=k) for k in beam_sizes}
+Table(["K", "test exact match", "canonical exact match", "BLEU", "parses"],
+      [[k, r.metrics["exact_match"], r.metrics["exact_match_canonical"], r.metrics["bleu"],
+        r.metrics["parse_rate"]] for k, r in test_beam.items()],
+      formats=["d", ".1%", ".1%", ".1f", ".1%"])
+
+# %% [markdown]
+# Does beam search find what it looks for? Under the model's own score $s(Y)$, the line
+# that beam search returns should never be worse than greedy decoding's. The next cell
+# scores both on the dev sentences, teacher-forced, with the same $\alpha$.
+
+# %%
+def score_lines(model, pairs, sequences, finished, alpha=1.0, batch_size=128):
+    """s(Y) = log P(Y | x) / |Y|^alpha of given outputs, teacher-forced."""
+    scores = []
+    for start in range(0, len(pairs), batch_size):
+        src, src_lens = pad([s for s, _ in pairs[start:start + batch_size]])
+        seqs = sequences[start:start + batch_size]
+        ends = finished[start:start + batch_size]
+        log_p = sequence_log_probs(model, src, src_lens, seqs, ends)  # [B]
+        scores += [float(length_normalised(float(lp), len(y) + int(e), alpha))
+                   for lp, y, e in zip(log_p, seqs, ends, strict=True)]
+    return torch.tensor(scores)
+
+
+def decode_all(model, pairs, k, max_len, batch_size=128):
+    """Greedy (k = 0) or beam search over ``pairs``: the token lists and whether each ended."""
+    tokens, ended = [], []
+    for start in range(0, len(pairs), batch_size):
+        src, src_lens = pad([s for s, _ in pairs[start:start + batch_size]])
+        if k == 0:
+            rows = greedy_decode(model, src, src_lens, max_len).tokens
+            tokens += rows
+            ended += [len(row) < max_len for row in rows]
+        else:
+            hyps = beam_search(model, src, src_lens, k, max_len).hypotheses
+            tokens += [h[0].tokens for h in hyps]
+            ended += [h[0].finished for h in hyps]
+    return tokens, ended
+
+
+check_pairs = data.pairs["dev"][:200]
+greedy_tokens, greedy_ended = decode_all(attn.model, check_pairs, 0, attn.max_tgt_len)
+beam1_tokens, _ = decode_all(attn.model, check_pairs, 1, attn.max_tgt_len)
+beam5_tokens, beam5_ended = decode_all(attn.model, check_pairs, 5, attn.max_tgt_len)
+greedy_scores = score_lines(attn.model, check_pairs, greedy_tokens, greedy_ended)
+beam5_scores = score_lines(attn.model, check_pairs, beam5_tokens, beam5_ended)
+better = (beam5_scores > greedy_scores + 1e-4).float().mean().item()
+worse = (beam5_scores < greedy_scores - 1e-4).float().mean().item()
+display(Markdown(
+    f"On {len(check_pairs)} dev sentences, beam search with $K = 5$ finds a line with a "
+    f"strictly better score than greedy decoding's for {better:.0%} of them, the same line "
+    f"or an equal score for {1 - better - worse:.0%}, and a worse one for {worse:.1%}. "
+    f"$K = 1$ returns greedy decoding's line for "
+    f"{sum(a == b for a, b in zip(beam1_tokens, greedy_tokens, strict=True)) / len(check_pairs):.0%} of "
+    "them."))
+
+# %% tags=["outcome", "remove-cell"]
+assert beam1_tokens == greedy_tokens  # K = 1 is greedy decoding, exactly
+assert worse <= 0.02, worse  # beam search's line scores at least greedy's under the model
+assert better > 0.0, better
+assert [dev_beam[1].predictions[i]["prediction"] for i in range(5)] == \
+    [dev_beam[1].predictions[i]["prediction"] for i in range(5)]
+if profile.name != "ci":
+    assert dev_beam[best_k].metrics["exact_match"] >= greedy_em
+
+# %% [markdown]
+# ## 6.5 A bidirectional encoder
+#
+# Chapter 4's encoder state $h_s$ has read $x_1 \dots x_s$ only: it knows nothing of the
+# words after $x_s$. A **bidirectional** encoder runs a second LSTM from right to left and
+# pairs the two states of each position:
+#
+# $$
+# \overrightarrow{h}_s = \mathrm{LSTM}_{\rightarrow}(e(x_s), \overrightarrow{h}_{s-1}),
+# \qquad
+# \overleftarrow{h}_s = \mathrm{LSTM}_{\leftarrow}(e(x_s), \overleftarrow{h}_{s+1}),
+# \qquad
+# h_s = [\overrightarrow{h}_s; \overleftarrow{h}_s] \in \mathbb{R}^{2H}.
+# $$
+#
+# Two shapes need care, and they are the common stumbling block.
+#
+# - **The states the decoder attends to** are now $2H$ wide. The library projects each back
+#   to $H$ with a linear map without bias, $o_s = W_p h_s$, so that chapter 4's decoder
+#   attends over $[B, S, H]$ states unchanged (and padding stays exactly zero).
+# - **The decoder's first state.** `nn.LSTM(bidirectional=True)` returns its final states
+#   as $h_n$ of shape $[2, B, H]$: the forward direction's state after $x_S$ and the
+#   backward direction's state after $x_1$. The decoder wants one $[1, B, H]$. A **bridge**
+#   concatenates the two and projects them with a tanh layer, for $h$ and for the cell $c$:
+#
+# $$
+# h_0 = \tanh\big(W_h [\overrightarrow{h}_S; \overleftarrow{h}_1] + b_h\big), \qquad
+# c_0 = \tanh\big(W_c [\overrightarrow{c}_S; \overleftarrow{c}_1] + b_c\big).
+# $$
+#
+# The shapes, step by step, on two dev sentences (an untrained model at the chapter's sizes):
+
+# %%
+bi_model = build_model("bidirectional", len(data.src_vocab), len(data.tgt_vocab))
+encoder = bi_model.encoder
+src, src_lens = pad([data.pairs["dev"][i][0] for i in (0, 1)])  # [B, S], [B]
+with torch.no_grad():
+    embedded = encoder.embedding(src)  # [B, S, E]
+    packed = pack_padded_sequence(embedded, src_lens, batch_first=True, enforce_sorted=False)
+    _, (h_n, c_n) = encoder.rnn(packed)  # [2, B, H] each
+    enc_out = encoder(src, src_lens)
+B, S = src.shape
+H = encoder.rnn.hidden_size
+Table(["tensor", "shape", "what it is"], [
+    ["src", list(src.shape), "English ids, padded: [B, S]"],
+    ["embedded", list(embedded.shape), "e(x_s): [B, S, E]"],
+    ["BiLSTM outputs", [B, S, 2 * H], "[h_fwd_s; h_bwd_s]: [B, S, 2H]"],
+    ["h_n, c_n", list(h_n.shape), "final states (forward, backward): [2, B, H]"],
+    ["[h_n[0]; h_n[1]]", list(torch.cat([h_n[0], h_n[1]], -1).shape), "concatenated: [B, 2H]"],
+    ["h_0 = bridge_h(h_n)", list(enc_out.state[0].shape), "decoder's first h: [1, B, H]"],
+    ["c_0 = bridge_c(c_n)", list(enc_out.state[1].shape), "decoder's first c: [1, B, H]"],
+    ["outputs o_s = W_p h_s", list(enc_out.outputs.shape), "what the decoder attends: [B, S, H]"],
+], formats=[None, None, None])
+
+# %%
+show_source(Bridge)
+show_source(BidirectionalLSTMEncoder.forward)
+
+# %% [markdown]
+# ### Why the source is packed
+#
+# The sentences of a batch have different lengths, and the shorter ones are padded at the
+# end. A backward LSTM run over the padded tensor would start on the padding and reach the
+# real words only after reading it: its states, and its final state $\overleftarrow{h}_1$,
+# would depend on how much padding the batch happened to need. Packing
+# (`pack_padded_sequence`) runs each direction over the real tokens only. The next cell
+# appends five `<pad>` to a sentence and compares the backward final state, with and
+# without packing.
+
+# %%
+lstm = nn.LSTM(8, 6, batch_first=True, bidirectional=True)
+x = torch.randn(1, 4, 8)  # one sentence of 4 tokens: [1, S, E]
+x_padded = torch.cat([x, torch.zeros(1, 5, 8)], dim=1)  # the same with 5 padding steps
+length = torch.tensor([4])
+with torch.no_grad():
+    _, (h_real, _) = lstm(x)
+    _, (h_unpacked, _) = lstm(x_padded)
+    _, (h_packed, _) = lstm(pack_padded_sequence(x_padded, length, batch_first=True))
+leak = (h_unpacked[1] - h_real[1]).abs().max().item()
+no_leak = (h_packed[1] - h_real[1]).abs().max().item()
+display(Markdown(f"Backward final state, largest change caused by the padding: "
+                 f"{leak:.3f} without packing, {no_leak:.1e} with packing."))
+
+# %% tags=["outcome", "remove-cell"]
+assert leak > 1e-3 and no_leak < 1e-6
+assert enc_out.outputs.shape == (B, S, H) and enc_out.state[0].shape == (1, B, H)
+assert h_n.shape == (2, B, H)
+
+# %% [markdown]
+# The second direction and the bridges cost parameters:
+
+# %%
+n_src, n_tgt = len(data.src_vocab), len(data.tgt_vocab)
+Table(["model", "parameters (count)", "parameters (formula)"],
+      [[kind, count_parameters(build_model(kind, n_src, n_tgt)),
+        expected_parameters(kind, n_src, n_tgt)] for kind in ("attention", "bidirectional")],
+      formats=[None, ",d", ",d"])
+
+# %% [markdown]
+# ## 6.6 Training the bidirectional model
+#
+# Same data, same training strategy and budget as chapter 4; only the encoder changes.
+
+# %%
+bi = train_model("bidirectional", data=data)
+print(f"bidirectional model from the cache: {bi.from_cache}")
+fig, ax = plt.subplots(figsize=(6, 3.5))
+for name, trained in (("attention (chapter 4)", attn), ("bidirectional", bi)):
+    epochs = range(1, len(trained.history.dev_loss) + 1)
+    ax.plot(epochs, trained.history.dev_loss, "o-", label=name)
+ax.set(xlabel="epoch", ylabel="dev loss (cross-entropy per token)")
+ax.legend()
+fig.tight_layout()
+plt.show()
+
+# %% tags=["outcome", "remove-cell"]
+assert bi.history.dev_loss[-1] < bi.history.dev_loss[0]  # the bidirectional model trains
+assert bi.history.train_loss[-1] < bi.history.train_loss[0]
+
+# %%
+results = {"attention, greedy": (attn, 1), f"attention, beam {best_k}": (attn, best_k),
+           "bidirectional, greedy": (bi, 1), f"bidirectional, beam {best_k}": (bi, best_k)}
+reports = {}
+for name, (trained, k) in results.items():
+    if trained is attn:
+        reports[name] = (dev_beam[k], test_beam[k])  # computed above
+    else:
+        reports[name] = (evaluate_model(trained, data.dev, beam=k),
+                         evaluate_model(trained, data.test, beam=k))
+Table(["model, decoding", "split", "exact match", "canonical exact match", "BLEU", "parses"],
+      [[name, split, r.metrics["exact_match"], r.metrics["exact_match_canonical"],
+        r.metrics["bleu"], r.metrics["parse_rate"]]
+       for name, pair in reports.items() for split, r in zip(("dev", "test"), pair, strict=True)],
+      formats=[None, None, ".1%", ".1%", ".1f", ".1%"])
+
+# %%
+bi_dev = reports["bidirectional, greedy"][0].metrics["exact_match"]
+bi_minutes = sum(bi.history.epoch_seconds) / 60
+attn_minutes = sum(attn.history.epoch_seconds) / 60
+display(Markdown(
+    f"With greedy decoding the bidirectional model reaches {bi_dev:.1%} dev exact match "
+    f"against {greedy_em:.1%} for chapter 4's model "
+    f"({100 * (bi_dev - greedy_em):+.1f} points); it trained in {bi_minutes:.1f} minutes "
+    f"against {attn_minutes:.1f} (profile `{profile.name}`)."))
+
+# %% tags=["outcome", "remove-cell"]
+if profile.name != "ci":
+    assert bi_dev >= greedy_em - 0.02, (bi_dev, greedy_em)
+
+# %% [markdown]
+# ## 6.7 Exercises
+#
+# Each exercise cell checks your answer when you run it. The solutions follow in hidden
+# cells.
+#
+# ### Exercise 1: the length-normalised score
+#
+# Write `normalised_scores(log_probs, lengths, alpha)`: given the log-probabilities
+# $\log P(Y \mid x)$ of $N$ hypotheses (a float tensor $[N]$) and their lengths $|Y|$
+# (`<eos>` counted, an integer tensor $[N]$), return their scores
+# $s(Y) = \log P(Y \mid x) / |Y|^\alpha$ as a tensor $[N]$.
+#
+# <details><summary>Hint</summary>
+# Tensors divide elementwise, and <code>lengths ** alpha</code> raises each length to the
+# power alpha.
+# </details>
+
+# %% tags=["exercise"]
+from seq2code.exercises.ch06 import check_normalised_scores
+
+
+def normalised_scores(log_probs, lengths, alpha):
+    # your code here
+    raise NotImplementedError
+
+
+check_normalised_scores(normalised_scores)
+
+# %% tags=["solution", "hide-input"] cellView="form"
+# @title Solution
+from seq2code.exercises.ch06 import check_normalised_scores
+
+
+def normalised_scores(log_probs, lengths, alpha):
+    """s(Y) = log P(Y | x) / |Y|^alpha, elementwise: [N], [N] -> [N]."""
+    return log_probs / lengths.float() ** alpha
+
+
+check_normalised_scores(normalised_scores, strict=True)
+
+# %% [markdown]
+# ### Exercise 2: bridge the two directions
+#
+# Write `bridge(h_n, W, b)`: `h_n` is a bidirectional LSTM's final hidden state
+# $[2, B, H]$ (`h_n[0]` the forward direction, `h_n[1]` the backward one), `W` is
+# $[H, 2H]$ and `b` is $[H]$. Return the decoder's first state
+# $\tanh(W [\overrightarrow{h}; \overleftarrow{h}] + b)$ with the shape the decoder's LSTM
+# expects, $[1, B, H]$.
+#
+# <details><summary>Hint</summary>
+# <code>torch.cat([h_n[0], h_n[1]], dim=-1)</code> is [B, 2H]; a row vector times
+# <code>W.T</code> applies W. Do not <code>view</code> h_n as [B, 2H]: its first axis is
+# the direction, not the batch.
+# </details>
+
+# %% tags=["exercise"]
+from seq2code.exercises.ch06 import check_bridge
+
+
+def bridge(h_n, W, b):
+    # your code here
+    raise NotImplementedError
+
+
+check_bridge(bridge)
+
+# %% tags=["solution", "hide-input"] cellView="form"
+# @title Solution
+import torch
+
+from seq2code.exercises.ch06 import check_bridge
+
+
+def bridge(h_n, W, b):
+    """[2, B, H] (forward, backward) -> [1, B, H]: tanh(W [h_fwd; h_bwd] + b)."""
+    both = torch.cat([h_n[0], h_n[1]], dim=-1)  # [B, 2H]
+    return torch.tanh(both @ W.T + b).unsqueeze(0)  # [1, B, H]
+
+
+check_bridge(bridge, strict=True)
+
+# %% [markdown]
+# ### Exercise 3: the state follows the surviving beams
+#
+# An LSTM decoder's state is a pair `(h, c)`, each $[1, N, H]$ with $N = B K$ rows: row
+# $b K + k$ is beam $k$ of sentence $b$. After a step, `parents` $[B, K]$ says which beam
+# of the same sentence each new beam extends. Write `reorder_state(state, parents, K)`,
+# returning the new pair in which row $b K + k$ is the old row $b K + $ `parents[b, k]`.
+#
+# <details><summary>Hint</summary>
+# Build the row numbers first:
+# <code>torch.arange(B).unsqueeze(1) * K + parents</code>, flattened with
+# <code>.view(-1)</code>; then <code>index_select</code> along the axis that holds the rows.
+# </details>
+
+# %% tags=["exercise"]
+from seq2code.exercises.ch06 import check_reorder_state
+
+
+def reorder_state(state, parents, K):
+    # your code here
+    raise NotImplementedError
+
+
+check_reorder_state(reorder_state)
+
+# %% tags=["solution", "hide-input"] cellView="form"
+# @title Solution
+import torch
+
+from seq2code.exercises.ch06 import check_reorder_state
+
+
+def reorder_state(state, parents, K):
+    """Row b K + k of the new (h, c) is row b K + parents[b, k] of the old one."""
+    h, c = state  # [1, N, H] each
+    rows = (torch.arange(parents.size(0)).unsqueeze(1) * K + parents).view(-1)  # [N]
+    return h.index_select(1, rows), c.index_select(1, rows)
+
+
+check_reorder_state(reorder_state, strict=True)
+
+# %% [markdown]
+# ## Summary
+#
+# - Greedy decoding commits to the most likely token at every step; the most likely line
+#   may start with a less likely token.
+# - Beam search keeps the $K$ best hypotheses by cumulative log-probability, sets finished
+#   ones aside, and returns the best under $s(Y) = \log P(Y \mid x) / |Y|^\alpha$; with
+#   $K = 1$ it is greedy decoding.
+# - All sentences and beams of a batch decode together as $B K$ rows; after each step the
+#   decoder's state is reordered along each tensor's batch axis to follow the survivors.
+# - The tables above show what a wider beam changes on Django and the plot what it costs in
+#   speed.
+# - A bidirectional encoder reads the English both ways; its final states $[2, B, H]$ are
+#   bridged into the decoder's $[1, B, H]$ with a tanh layer, its $2H$-wide states
+#   projected back to $H$, and packing keeps padding out of the backward direction.
+# - Chapter 7 adds the copy mechanism and coverage, chapter 8 multi-head attention and a
+#   Transformer.
