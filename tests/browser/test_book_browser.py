@@ -217,7 +217,8 @@ def test_screenshots_saved(visit, screenshot_dir):
 @pytest.mark.parametrize("page", CHAPTERS)
 def test_colab_launch_button(offline_page, base_url, page):
     tab, _ = offline_page
-    tab.goto(base_url + page + ".html", wait_until="load")
+    response = tab.goto(base_url + page + ".html", wait_until="load")
+    assert response and response.status == 200, f"{page}.html is not in the built book"
     expected = _colab_url(page)
     assert (REPO_ROOT / expected.rsplit("/blob/", 1)[1].split("/", 1)[1]).is_file(), expected
     link = tab.locator(f'a[href="{expected}"]')
@@ -282,6 +283,7 @@ def test_search_finds_attention(offline_page, base_url):
 @pytest.mark.parametrize("page", CHAPTERS)
 def test_chapter_opens_with_outcomes_and_closes_with_summary(visit, page):
     report = visit(page)
+    assert report["status"] == 200, f"{page}.html is not in the built book"
     assert re.search(r"what you will learn", report["text"], re.I), (
         f"{page} does not open with what the reader will learn"
     )
@@ -293,7 +295,9 @@ def test_chapter_opens_with_outcomes_and_closes_with_summary(visit, page):
 def test_chapters_are_numbered(visit):
     """Chapter N's title starts with N, once, in reading order."""
     for number, page in enumerate(CHAPTERS, start=1):
-        title = visit(page)["headings"][0]
+        headings = visit(page)["headings"]
+        assert headings, f"{page} has no title (page status {visit(page)['status']})"
+        title = headings[0]
         assert re.match(rf"{number}\.\s", title) and not re.match(r"\d+\.\s*\d+\.", title), (
             f"{page}: title {title!r}"
         )
