@@ -36,7 +36,7 @@ COLAB_PACKAGES = ["torch==2.13.0", "numpy", "matplotlib", "ipywidgets", "ipykern
 KEPT_AS_COLAB_HAS_THEM = ["torch", "numpy", "matplotlib", "ipywidgets"]
 CELL_TIMEOUT_S = 900
 
-pytestmark = pytest.mark.skipif(
+colab_like = pytest.mark.skipif(
     os.environ.get("SEQ2CODE_COLAB_LIKE") != "1",
     reason="slow (a fresh environment and two chapters): set SEQ2CODE_COLAB_LIKE=1 (.ci/run does)",
 )
@@ -112,6 +112,20 @@ def source_copy(tmp_path_factory) -> Path:
     return target
 
 
+def test_setup_cell_installs_from_the_books_repository():
+    """On Colab the setup cell installs the repository that the launch buttons open."""
+    import nbformat
+    import yaml
+
+    repo = yaml.safe_load((REPO_ROOT / "_config.yml").read_text())["repository"]["url"]
+    for chapter in CHAPTERS:
+        setup = nbformat.read(REPO_ROOT / "notebooks" / f"{chapter}.ipynb", as_version=4).cells[0]
+        assert f'"git+{repo.rstrip("/")}.git"' in setup.source, (chapter, setup.source)
+        assert '"google.colab" in sys.modules' in setup.source, "installs on Colab"
+        assert 'os.environ.get("SEQ2CODE_SOURCE"' in setup.source, "testable with a local source"
+
+
+@colab_like
 @pytest.mark.parametrize("chapter", CHAPTERS)
 def test_chapter_runs_colab_like(colab_venv, source_copy, tmp_path, chapter):
     # as on a fresh Colab runtime: no seq2code until the setup cell installs it
