@@ -163,3 +163,16 @@ def test_canonical_pairs_and_translate_map_strings_back():
                       {"kind": "copy", "profile": {"max_src_len": None, "max_tgt_len": 1}})
     # uniform attention over 3 words, all distinct: the first argmax is position 0 ('open')
     assert translate(trained, ["open 'r' file"]) == ["open"]
+
+
+@pytest.mark.parametrize("kind", ["copy", "coverage"])
+def test_beam_search_reads_the_extended_vocabulary(kind):
+    from seq2code.beam import beam_search
+
+    torch.manual_seed(1)
+    model = build_model(kind, 30, 9, emb_dim=8, hidden_dim=12).eval()
+    src, lens = small_batch()
+    greedy = greedy_decode(model, src, lens, max_len=6).tokens
+    assert beam_search(model, src, lens, 1, 6).tokens == greedy
+    wide = beam_search(model, src, lens, 3, 6).tokens
+    assert len(wide) == 2 and all(0 <= i < 9 + 4 for row in wide for i in row)
