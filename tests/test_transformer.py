@@ -136,3 +136,15 @@ def test_overfits_and_greedy_decoding_reproduces_the_targets():
             break
     result = greedy_decode(model, batch.src, batch.src_lens, max_len=8)
     assert result.tokens == [tgt[1:-1] for _, tgt in pairs]
+
+
+def test_beam_search_of_one_beam_is_greedy_decoding():
+    """The cache is a nested state that beam search reorders along the batch axis."""
+    from seq2code.beam import beam_search
+
+    torch.manual_seed(0)
+    model = build().eval()
+    batch, _ = batch_of([5, 2, 8])
+    greedy = greedy_decode(model, batch.src, batch.src_lens, max_len=8).tokens
+    assert beam_search(model, batch.src, batch.src_lens, 1, 8).tokens == greedy
+    assert len(beam_search(model, batch.src, batch.src_lens, 3, 8).tokens) == 3
