@@ -124,9 +124,11 @@ display(Markdown(f"Greedy decoding takes `{greedy_pick}` first and ends with pro
 # $$
 #
 # Of the $K V$ extensions the $K$ best survive. An extension by `<eos>` is a **finished**
-# hypothesis: it leaves the beam and is kept aside, until $K$ hypotheses of the sentence
-# are finished or the maximum length is reached (then the unfinished beams join them).
-# With $K = 1$ this is exactly greedy decoding.
+# hypothesis: it leaves the beam and is kept aside (the $K$ best of them are kept). A
+# sentence is done when $K$ hypotheses are kept and no live beam scores better than the
+# worst of them, or at the maximum length (then the unfinished beams join the kept ones).
+# With $K = 1$ this is exactly greedy decoding: the first `<eos>` that greedy decoding would
+# pick is kept, and the live beam, a less likely extension of the same prefix, cannot beat it.
 #
 # The winner is the kept hypothesis with the best **length-normalised** score
 #
@@ -330,8 +332,9 @@ Table(["K", "test exact match", "canonical exact match", "BLEU", "parses"],
 
 # %% [markdown]
 # Does beam search find what it looks for? Under the model's own score $s(Y)$, the line
-# that beam search returns should never be worse than greedy decoding's. The next cell
-# scores both on the dev sentences, teacher-forced, with the same $\alpha$.
+# that beam search returns should hardly ever be worse than greedy decoding's (it can be:
+# greedy's prefix may fall out of the beam). The next cell scores both on the first 100 dev
+# sentences, teacher-forced, with the same $\alpha$.
 
 # %%
 def score_lines(model, pairs, sequences, finished, alpha=1.0, batch_size=128):
@@ -363,30 +366,26 @@ def decode_all(model, pairs, k, max_len, batch_size=128):
     return tokens, ended
 
 
-check_pairs = data.pairs["dev"][:200]
+check_pairs = data.pairs["dev"][:100]
 greedy_tokens, greedy_ended = decode_all(attn.model, check_pairs, 0, attn.max_tgt_len)
 beam1_tokens, _ = decode_all(attn.model, check_pairs, 1, attn.max_tgt_len)
 beam5_tokens, beam5_ended = decode_all(attn.model, check_pairs, 5, attn.max_tgt_len)
 greedy_scores = score_lines(attn.model, check_pairs, greedy_tokens, greedy_ended)
 beam5_scores = score_lines(attn.model, check_pairs, beam5_tokens, beam5_ended)
+same_as_greedy = sum(a == b for a, b in zip(beam1_tokens, greedy_tokens, strict=True))
 better = (beam5_scores > greedy_scores + 1e-4).float().mean().item()
 worse = (beam5_scores < greedy_scores - 1e-4).float().mean().item()
 display(Markdown(
     f"On {len(check_pairs)} dev sentences, beam search with $K = 5$ finds a line with a "
     f"strictly better score than greedy decoding's for {better:.0%} of them, the same line "
     f"or an equal score for {1 - better - worse:.0%}, and a worse one for {worse:.1%}. "
-    f"$K = 1$ returns greedy decoding's line for "
-    f"{sum(a == b for a, b in zip(beam1_tokens, greedy_tokens, strict=True)) / len(check_pairs):.0%} of "
-    "them."))
+    f"$K = 1$ returns greedy decoding's line for {same_as_greedy / len(check_pairs):.0%} "
+    "of them."))
 
 # %% tags=["outcome", "remove-cell"]
 assert beam1_tokens == greedy_tokens  # K = 1 is greedy decoding, exactly
-assert worse <= 0.02, worse  # beam search's line scores at least greedy's under the model
+assert worse <= 0.01, worse  # beam search's line scores at least greedy's under the model
 assert better > 0.0, better
-assert [dev_beam[1].predictions[i]["prediction"] for i in range(5)] == \
-    [dev_beam[1].predictions[i]["prediction"] for i in range(5)]
-if profile.name != "ci":
-    assert dev_beam[best_k].metrics["exact_match"] >= greedy_em
 
 # %% [markdown]
 # ## 6.5 A bidirectional encoder
@@ -508,8 +507,10 @@ assert bi.history.dev_loss[-1] < bi.history.dev_loss[0]  # the bidirectional mod
 assert bi.history.train_loss[-1] < bi.history.train_loss[0]
 
 # %%
-results = {"attention, greedy": (attn, 1), f"attention, beam {best_k}": (attn, best_k),
-           "bidirectional, greedy": (bi, 1), f"bidirectional, beam {best_k}": (bi, best_k)}
+results = {"attention, greedy": (attn, 1), "bidirectional, greedy": (bi, 1)}
+if best_k > 1:  # the beam size chosen on dev for chapter 4's model
+    results.update({f"attention, beam {best_k}": (attn, best_k),
+                    f"bidirectional, beam {best_k}": (bi, best_k)})
 reports = {}
 for name, (trained, k) in results.items():
     if trained is attn:
@@ -666,8 +667,8 @@ check_reorder_state(reorder_state, strict=True)
 # - Greedy decoding commits to the most likely token at every step; the most likely line
 #   may start with a less likely token.
 # - Beam search keeps the $K$ best hypotheses by cumulative log-probability, sets finished
-#   ones aside, and returns the best under $s(Y) = \log P(Y \mid x) / |Y|^\alpha$; with
-#   $K = 1$ it is greedy decoding.
+#   ones aside until no live beam can beat them, and returns the best under
+#   $s(Y) = \log P(Y \mid x) / |Y|^\alpha$; with $K = 1$ it is greedy decoding.
 # - All sentences and beams of a batch decode together as $B K$ rows; after each step the
 #   decoder's state is reordered along each tensor's batch axis to follow the survivors.
 # - The tables above show what a wider beam changes on Django and the plot what it costs in

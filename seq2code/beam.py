@@ -8,9 +8,10 @@ cumulative log-probability
     log P(y_<t w | x) = log P(y_<t | x) + log p(w | y_<t, x),
 
 and the ``K`` best of the ``K V`` extensions survive. An extension by ``<eos>`` is a finished
-hypothesis: it leaves the beam and is kept aside, until ``K`` hypotheses of the source are
-finished or ``max_len`` steps have passed (then the unfinished beams join them). The answer is
-the best kept hypothesis under the **length-normalised** score
+hypothesis: it leaves the beam and is kept aside (the ``K`` best of them by score), until
+``K`` are kept and no live beam scores better than the worst of them, or ``max_len`` steps have
+passed (then the unfinished beams join them). The answer is the best kept hypothesis under
+the **length-normalised** score
 
     s(Y) = log P(Y | x) / |Y|^alpha
 
@@ -217,12 +218,10 @@ def _beam_search(model: Seq2Seq, src: torch.Tensor, src_lens: torch.Tensor, K: i
         finished_now = []
         if bool(ending.any()):
             for b, j in ending.nonzero().tolist():
-                source = active[b]
-                if len(kept[source]) < K:
-                    parent = int(parents[b, j])
-                    lp = float(top_lp[b, j])
-                    score = float(length_normalised(lp, t + 1, alpha))
-                    kept[source].append(Hypothesis(beams[b, parent].tolist(), lp, score, True))
+                source, parent, lp = active[b], int(parents[b, j]), float(top_lp[b, j])
+                score = float(length_normalised(lp, t + 1, alpha))
+                if _keep(kept[source], Hypothesis(beams[b, parent].tolist(), lp, score, True),
+                         K):
                     finished_now.append((source, parent, lp, score))
 
         # The K best extensions that are not <eos> go on.
@@ -233,11 +232,15 @@ def _beam_search(model: Seq2Seq, src: torch.Tensor, src_lens: torch.Tensor, K: i
         if history is not None:
             history.append(_history_step(B, K, active, tokens, parents, log_probs,
                                          finished_now))
-        going = [b for b, source in enumerate(active) if len(kept[source]) < K]
+        # A source is done when K hypotheses are kept and no live beam scores better than
+        # the worst of them (exact for alpha = 0, where a log-probability can only fall).
+        live = length_normalised(log_probs.max(dim=1).values, t + 1, alpha).tolist()  # [B']
+        going = [b for b, source in enumerate(active)
+                 if len(kept[source]) < K or live[b] > min(h.score for h in kept[source])]
         if not going:
             break
         parent_rows = parents + (torch.arange(n_active, device=device) * K).unsqueeze(1)
-        if len(going) < n_active:  # sources with K finished hypotheses leave the batch
+        if len(going) < n_active:  # finished sources leave the batch
             keep = torch.tensor(going, device=device)  # [B'']
             parent_rows, tokens = parent_rows[keep], tokens[keep]  # [B'', K]
             log_probs, beams = log_probs[keep], beams[keep]
@@ -250,16 +253,27 @@ def _beam_search(model: Seq2Seq, src: torch.Tensor, src_lens: torch.Tensor, K: i
         prev = tokens.view(-1)  # [N'']
     else:  # max_len reached: the unfinished beams compete with the finished ones
         for b, source in enumerate(active):
-            if len(kept[source]) < K:
-                for k in range(K):
-                    lp = float(log_probs[b, k])
-                    if lp > float("-inf"):
-                        kept[source].append(Hypothesis(
-                            beams[b, k].tolist(), lp,
-                            float(length_normalised(lp, max_len, alpha)), False))
+            for k in range(K):
+                lp = float(log_probs[b, k])
+                if lp > float("-inf"):
+                    _keep(kept[source], Hypothesis(beams[b, k].tolist(), lp,
+                                                   float(length_normalised(lp, max_len, alpha)),
+                                                   False), K)
     hypotheses = [_best_first(hyps) for hyps in kept]
     return BeamResult([hyps[0].tokens if hyps else [] for hyps in hypotheses], hypotheses,
                       history)
+
+
+def _keep(kept: list[Hypothesis], hyp: Hypothesis, K: int) -> bool:
+    """Keep ``hyp`` among the ``K`` best (by score) of ``kept``; True if it was kept."""
+    if len(kept) < K:
+        kept.append(hyp)
+        return True
+    worst = min(range(K), key=lambda i: kept[i].score)
+    if hyp.score > kept[worst].score:
+        kept[worst] = hyp
+        return True
+    return False
 
 
 def _history_step(B: int, K: int, active: list[int], tokens: torch.Tensor,
