@@ -6,9 +6,15 @@
   'THEBE_JS_URL' has already been declared`` on every page. The browser tests
   (tests/browser) fail on any uncaught error, so the duplicate goes; a script that appears
   once is left alone.
+- The book's own styles, ``book/_static/seq2code.css`` (the setup cell is not shown: it
+  installs seq2code on Colab and does nothing in the book).
 """
 
 from __future__ import annotations
+
+from pathlib import Path
+
+STATIC = Path(__file__).resolve().parent.parent / "_static"  # book/_static
 
 
 def _script_key(script) -> tuple:
@@ -33,6 +39,13 @@ def dedupe_scripts(app, pagename, templatename, context, doctree) -> None:
     context["script_files"] = unique
 
 
+def add_static(app) -> None:
+    """Copy book/_static into the built book and link its style sheet from every page."""
+    app.config.html_static_path.append(str(STATIC))
+    app.add_css_file("seq2code.css")
+
+
 def setup(app):
+    app.connect("builder-inited", add_static)
     app.connect("html-page-context", dedupe_scripts, priority=900)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -133,7 +133,8 @@ def _open_and_report(open_offline, base_url: str, page: str, screenshot_dir: Pat
             "math": tab.evaluate(MATH_REPORT),
             "images": tab.evaluate(IMAGES_REPORT),
             "headings": tab.eval_on_selector_all(
-                "main h1, main h2", "els => els.map(e => e.textContent.trim())"
+                "main section > h1, main section > h2",
+                "els => els.map(e => e.textContent.replace('#', '').trim())",
             ),
             "text": tab.evaluate("() => (document.querySelector('main') || document.body).innerText"),
         }
@@ -293,14 +294,25 @@ def test_chapter_opens_with_outcomes_and_closes_with_summary(visit, page):
 
 
 def test_chapters_are_numbered(visit):
-    """Chapter N's title starts with N, once, in reading order."""
+    """Chapter N's title starts with N, in reading order; no heading is numbered twice
+    (the toc's own numbering on top of the titles' gave "4. 4. LSTM ...")."""
     for number, page in enumerate(CHAPTERS, start=1):
         headings = visit(page)["headings"]
         assert headings, f"{page} has no title (page status {visit(page)['status']})"
         title = headings[0]
-        assert re.match(rf"{number}\.\s", title) and not re.match(r"\d+\.\s*\d+\.", title), (
-            f"{page}: title {title!r}"
-        )
+        assert re.match(rf"{number}\.\s", title), f"{page}: title {title!r}"
+        twice = [h for h in headings if re.match(r"\d+(\.\d+)*\.?\s+\d+(\.\d+)*\.?\s", h)]
+        assert not twice, f"{page}: headings numbered twice: {twice}"
+
+
+@pytest.mark.parametrize("page", CHAPTERS)
+def test_setup_cell_not_shown(offline_page, base_url, page):
+    """The first cell installs seq2code on Colab; the book does not show it."""
+    tab, _ = offline_page
+    tab.goto(base_url + page + ".html", wait_until="load")
+    setup = tab.locator(".cell.tag_setup")
+    assert setup.count() == 1, f"{page}: {setup.count()} setup cells"
+    assert not setup.is_visible(), f"{page} shows its setup cell"
 
 
 # The papers the course must cite (issue 9): an author's surname and the year, as the
