@@ -212,3 +212,13 @@ def test_generate_a_100000_character_description_in_a_subprocess(run_dir, env):
     [warning] = [line for line in result.stderr.splitlines() if line.strip()]
     assert warning.startswith("seq2code: warning: ") and "truncated" in warning
     assert result.stdout.strip()
+
+
+def test_generate_run_reports_in_one_line_and_runs_the_code_elsewhere(run_dir, capsys):
+    assert main(["generate", str(run_dir), "return the value of x", "--run",
+                 "--timeout", "2"]) == 0
+    out, err = capsys.readouterr()
+    assert out.strip()
+    [line] = [line for line in err.splitlines() if line.strip()]
+    assert line.startswith("seq2code: run: ")
+    assert any(word in line for word in ("ran without error", "raised", "timed out", "killed"))
