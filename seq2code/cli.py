@@ -21,6 +21,8 @@ import sys
 import warnings
 from pathlib import Path
 
+from seq2code.kinds import KINDS
+
 PROG = "seq2code"
 
 
@@ -44,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="train a model and write DIR/best.pt, DIR/last.pt")
     train.add_argument("--model", required=True, metavar="KIND",
-                       help="model kind: rnn, lstm, attention")
+                       help="model kind: " + ", ".join(KINDS))
     train.add_argument("--profile", choices=["ci", "cpu", "full"],
                        help="run profile (default: $SEQ2CODE_PROFILE, else cpu or full)")
     train.add_argument("--out", required=True, type=Path, metavar="DIR",

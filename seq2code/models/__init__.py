@@ -8,6 +8,7 @@ count from the formula, to set beside :func:`count_parameters` of a built model.
 
 from __future__ import annotations
 
+from seq2code.kinds import KINDS
 from seq2code.models.attention import (
     AdditiveAttention,
     AttentionLSTMDecoder,
@@ -30,9 +31,6 @@ from seq2code.models.lstm import LSTMDecoder, LSTMEncoder
 from seq2code.models.multihead import build_multihead_model, multihead_parameters
 from seq2code.models.rnn import RNNDecoder, RNNEncoder
 from seq2code.models.transformer import build_transformer_model, transformer_parameters
-
-KINDS = ("rnn", "lstm", "attention", "bidirectional", "copy", "coverage", "multihead",
-         "transformer")
 
 __all__ = [
     "KINDS", "AdditiveAttention", "AttentionLSTMDecoder", "AttentionLSTMEncoder", "Decoder",
