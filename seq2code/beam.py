@@ -39,6 +39,7 @@ from typing import Any, NamedTuple
 
 import torch
 
+from seq2code.decoding import on_model_device
 from seq2code.models.base import Seq2Seq
 from seq2code.vocab import EOS_ID, SOS_ID
 
@@ -159,7 +160,7 @@ def beam_search(model: Seq2Seq, src: torch.Tensor, src_lens: torch.Tensor, beam_
 
     Args:
         model: a :class:`~seq2code.models.base.Seq2Seq` of any kind.
-        src: ``[B, S]`` source ids ``x``, padded.
+        src: ``[B, S]`` source ids ``x``, padded (moved to the model's device if elsewhere).
         src_lens: ``[B]`` real source lengths.
         beam_size: ``K >= 1``; 1 is greedy decoding.
         max_len: the most tokens generated per hypothesis (``<eos>`` not counted).
@@ -171,6 +172,7 @@ def beam_search(model: Seq2Seq, src: torch.Tensor, src_lens: torch.Tensor, beam_
     """
     if beam_size < 1:
         raise ValueError(f"beam_size must be at least 1, got {beam_size}")
+    src, src_lens = on_model_device(model, src, src_lens)
     was_training = model.training
     model.eval()
     try:

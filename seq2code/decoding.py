@@ -30,6 +30,18 @@ class DecodeResult(NamedTuple):
     attention: list[torch.Tensor] | None
 
 
+def on_model_device(model: torch.nn.Module, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """``tensors`` moved to the device of ``model``'s parameters (a no-op where they are).
+
+    Batches are built on the CPU; on a GPU runtime the model lives on CUDA, so every decoder
+    moves its inputs first.
+    """
+    parameter = next(model.parameters(), None)
+    if parameter is None:  # a model without weights (a scripted one in the tests)
+        return tensors
+    return tuple(t.to(parameter.device) for t in tensors)
+
+
 @torch.no_grad()
 def greedy_decode(model: Seq2Seq, src: torch.Tensor, src_lens: torch.Tensor,
                   max_len: int) -> DecodeResult:
@@ -39,13 +51,14 @@ def greedy_decode(model: Seq2Seq, src: torch.Tensor, src_lens: torch.Tensor,
 
     Args:
         model: a :class:`~seq2code.models.base.Seq2Seq`.
-        src: ``[B, S]`` source ids ``x``, padded.
+        src: ``[B, S]`` source ids ``x``, padded (moved to the model's device if elsewhere).
         src_lens: ``[B]`` real source lengths.
         max_len: the most tokens generated per row (``<eos>`` not counted).
 
     Returns:
         :class:`DecodeResult`.
     """
+    src, src_lens = on_model_device(model, src, src_lens)
     was_training = model.training
     model.eval()
     try:

@@ -87,3 +87,14 @@ def test_matches_teacher_forced_argmax_and_restores_training_mode():
         one = collate([(b.src[row, : b.src_lens[row]].tolist(), [SOS_ID, *tokens])], [0])
         logits = model.eval()(one.src, one.src_lens, one.tgt).logits
         assert logits.argmax(-1)[0, : len(tokens)].tolist() == tokens
+
+
+def test_inputs_follow_the_model_to_its_device():
+    """Batches are built on the CPU; a model on another device (CUDA on Colab) gets its
+    inputs moved there (the meta device stands in for CUDA here)."""
+    from seq2code.decoding import on_model_device
+
+    src, lens = torch.zeros(2, 3, dtype=torch.long), torch.tensor([3, 2])
+    moved = on_model_device(torch.nn.Linear(1, 1).to("meta"), src, lens)
+    assert [t.device.type for t in moved] == ["meta", "meta"]
+    assert on_model_device(torch.nn.Module(), src, lens) == (src, lens)
