@@ -69,6 +69,7 @@ from seq2code.beam import (
 from seq2code.decoding import greedy_decode
 from seq2code.experiment import evaluate_model, prepare_data, train_model
 from seq2code.models import build_model, count_parameters, expected_parameters
+from seq2code.models.base import on_model_device
 from seq2code.models.bidirectional import BidirectionalLSTMEncoder, Bridge
 from seq2code.profiles import get_profile
 from seq2code.show import show_source
@@ -183,7 +184,7 @@ show_source(batch_axes)
 data = prepare_data(profile)
 attn = train_model("attention", data=data)  # chapter 4's model, from the cache
 print(f"attention model from the cache: {attn.from_cache}")
-src, src_lens = pad([data.pairs["dev"][i][0] for i in range(3)])  # [3, S], [3]
+src, src_lens = on_model_device(attn.model, *pad([data.pairs["dev"][i][0] for i in range(3)]))
 enc = attn.model.encode(src.repeat_interleave(4, 0), src_lens.repeat_interleave(4, 0))
 state = attn.model.decoder.init_state(enc)
 one = attn.model.decoder.init_state(attn.model.encode(src[:1], src_lens[:1]))

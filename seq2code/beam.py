@@ -39,8 +39,7 @@ from typing import Any, NamedTuple
 
 import torch
 
-from seq2code.decoding import on_model_device
-from seq2code.models.base import Seq2Seq
+from seq2code.models.base import Seq2Seq, on_model_device
 from seq2code.vocab import EOS_ID, SOS_ID
 
 
@@ -306,6 +305,7 @@ def sequence_log_probs(model: Seq2Seq, src: torch.Tensor, src_lens: torch.Tensor
     Returns:
         ``[B]`` the summed log-probabilities (on the CPU).
     """
+    src, src_lens = on_model_device(model, src, src_lens)
     was_training = model.training
     model.eval()
     try:

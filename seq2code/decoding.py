@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 import torch
 
-from seq2code.models.base import Seq2Seq
+from seq2code.models.base import Seq2Seq, on_model_device
 from seq2code.vocab import EOS_ID, SOS_ID
 
 
@@ -28,18 +28,6 @@ class DecodeResult(NamedTuple):
 
     tokens: list[list[int]]
     attention: list[torch.Tensor] | None
-
-
-def on_model_device(model: torch.nn.Module, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """``tensors`` moved to the device of ``model``'s parameters (a no-op where they are).
-
-    Batches are built on the CPU; on a GPU runtime the model lives on CUDA, so every decoder
-    moves its inputs first.
-    """
-    parameter = next(model.parameters(), None)
-    if parameter is None:  # a model without weights (a scripted one in the tests)
-        return tensors
-    return tuple(t.to(parameter.device) for t in tensors)
 
 
 @torch.no_grad()

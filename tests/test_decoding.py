@@ -92,7 +92,7 @@ def test_matches_teacher_forced_argmax_and_restores_training_mode():
 def test_inputs_follow_the_model_to_its_device():
     """Batches are built on the CPU; a model on another device (CUDA on Colab) gets its
     inputs moved there (the meta device stands in for CUDA here)."""
-    from seq2code.decoding import on_model_device
+    from seq2code.models.base import on_model_device
 
     src, lens = torch.zeros(2, 3, dtype=torch.long), torch.tensor([3, 2])
     moved = on_model_device(torch.nn.Linear(1, 1).to("meta"), src, lens)

@@ -227,6 +227,18 @@ class Seq2Seq(nn.Module):
                              None if attention[0] is None else torch.stack(attention, dim=1))
 
 
+def on_model_device(model: torch.nn.Module, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """``tensors`` moved to the device of ``model``'s parameters (a no-op where they are).
+
+    Batches are built on the CPU; on a GPU runtime the model lives on CUDA, so every decoder
+    moves its inputs first.
+    """
+    parameter = next(model.parameters(), None)
+    if parameter is None:  # a model without weights (a scripted one in the tests)
+        return tensors
+    return tuple(t.to(parameter.device) for t in tensors)
+
+
 def count_parameters(model: nn.Module) -> int:
     """The number of trainable parameters, ``sum(p.numel() for p in model.parameters())``."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -40,7 +40,7 @@ import torch
 from torch import nn
 
 from seq2code.models.attention import AttentionLSTMDecoder, masked_softmax
-from seq2code.models.base import Decoder, EncoderOutput
+from seq2code.models.base import Decoder, EncoderOutput, on_model_device
 from seq2code.vocab import PAD_ID
 
 
@@ -214,19 +214,23 @@ def head_attention(model: nn.Module, src: torch.Tensor, src_lens: torch.Tensor,
             ``transformer``.
         src: ``[B, S]`` source ids; src_lens: ``[B]``.
         tgt_in: ``[B, T]`` the decoder's inputs ``<sos> y_1 .. y_{T-1}``.
+
+    Returns:
+        ``[B, h, T, S]`` on the CPU, whatever the model's device.
     """
+    src, src_lens, tgt_in = on_model_device(model, src, src_lens, tgt_in)
     was_training = model.training
     model.eval()
     try:
         enc = model.encode(src, src_lens)
         decoder = model.decoder
         if hasattr(decoder, "cross_attention"):
-            return decoder.cross_attention(tgt_in, enc)[-1]  # last layer [B, h, T, S]
+            return decoder.cross_attention(tgt_in, enc)[-1].cpu()  # last layer [B, h, T, S]
         state, weights = decoder.init_state(enc), []
         for t in range(tgt_in.size(1)):
             state = decoder(tgt_in[:, t], state, enc).state
             weights.append(state.heads)  # [B, h, S]
-        return torch.stack(weights, dim=2)  # [B, h, T, S]
+        return torch.stack(weights, dim=2).cpu()  # [B, h, T, S]
     finally:
         model.train(was_training)
 
