@@ -110,14 +110,22 @@ show_source(expected_parameters)
 settings = {"reference (60 + 60 tokens)": (60, 60),
             f"Django ({len(data.src_vocab):,} + {len(data.tgt_vocab):,} tokens)":
                 (len(data.src_vocab), len(data.tgt_vocab))}
+def vocabulary_share(kind, v_src, v_tgt, emb=128, hidden=256):
+    """The share of the parameters in the two embeddings and the output layer."""
+    output = (2 if kind == "attention" else 1) * hidden * v_tgt + v_tgt  # W_o, b_o
+    return ((v_src + v_tgt) * emb + output) / expected_parameters(kind, v_src, v_tgt, emb,
+                                                                  hidden)
+
+
 param_rows = []
 for setting, (v_src, v_tgt) in settings.items():
     for name, kind in KINDS.items():
         formula = expected_parameters(kind, v_src, v_tgt)
         counted = count_parameters(build_model(kind, v_src, v_tgt))
-        param_rows.append([setting, name, formula, counted])
-Table(["vocabularies", "model", "formula", "counted"], param_rows,
-      formats=[None, None, ",d", ",d"])
+        param_rows.append([setting, name, formula, counted,
+                           vocabulary_share(kind, v_src, v_tgt)])
+Table(["vocabularies", "model", "formula", "counted", "in embeddings and output layer"],
+      param_rows, formats=[None, None, ",d", ",d", ".0%"])
 
 # %% tags=["outcome", "remove-cell"]
 assert all(row[2] == row[3] for row in param_rows)
@@ -127,11 +135,13 @@ assert 800_000 < at_reference[1] < 840_000, at_reference  # about 820K
 assert 1_150_000 < at_reference[2] < 1_250_000, at_reference  # about 1.2M
 assert all(count_parameters(t.model) == row[3]
            for t, row in zip(trained.values(), param_rows[3:], strict=True))
+assert all(row[4] < 0.15 for row in param_rows[:3])  # the text: recurrent layers dominate
+assert all(row[4] > 0.4 for row in param_rows[3:])  # ... and then a large share
 
 # %% [markdown]
-# At 60 tokens the recurrent layers dominate; at the Django vocabularies the embeddings
-# and the output layer (which grows with $V_t$, twice as fast in the attention model since
-# it reads $[h_t; c_t]$) take a large share.
+# At 60 tokens the recurrent layers hold most of the parameters; at the Django
+# vocabularies the embeddings and the output layer (which grows with $V_t$, twice as fast
+# in the attention model since it reads $[h_t; c_t]$) take a large share.
 
 # %% [markdown]
 # ## 5.2 Time per epoch
