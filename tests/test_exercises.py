@@ -218,6 +218,39 @@ def notebook_solution(chapter: str, name: str):
     raise LookupError(f"no solution cell of {chapter} defines {name}")
 
 
+def verdict(check, answer) -> Feedback:
+    """The feedback of ``check`` on ``answer``, its printing swallowed."""
+    return run_quietly(check, answer)[0]
+
+
+def assert_hint(check, answer, hint: str) -> None:
+    """``answer`` is wrong, and the feedback names the mistake with ``hint``."""
+    feedback = verdict(check, answer)
+    assert feedback.status == WRONG and hint in feedback.message, feedback.message
+
+
+def chapter_tests(chapter: str, checks: list[tuple]):
+    """The two tests every chapter's checks get, for ``checks`` ``[(check, name), ...]``:
+    the solution cell defining ``name`` in ``notebooks/<chapter>.py`` passes, and the
+    untouched stub is "not attempted". Bind both to ``test_...`` names in the chapter's
+    test module."""
+    each_check = pytest.mark.parametrize(("check", "name"), checks,
+                                         ids=[name for _, name in checks])
+
+    @each_check
+    def test_the_notebooks_solution_passes(check, name):
+        assert verdict(check, notebook_solution(chapter, name)).status == CORRECT
+
+    @each_check
+    def test_the_stub_is_not_attempted(check, name):
+        def stub(*args):
+            raise NotImplementedError
+
+        assert verdict(check, stub).status == NOT_ATTEMPTED
+
+    return test_the_notebooks_solution_passes, test_the_stub_is_not_attempted
+
+
 def run_cell(source: str, name: str) -> tuple[list[Feedback], str]:
     """Execute a cell alone, in a fresh namespace; return the feedback it gave and what it
     printed."""

@@ -2,9 +2,8 @@
 
 import pytest
 import torch
-from test_exercises import notebook_solution, run_quietly
+from test_exercises import assert_hint, chapter_tests
 
-from seq2code.exercises import CORRECT, NOT_ATTEMPTED, WRONG
 from seq2code.exercises.ch03 import (
     _run,
     _step,
@@ -18,26 +17,8 @@ CHECKS = [(check_lstm_parameters, "lstm_parameters"), (check_lstm_step, "lstm_st
           (check_run_lstm, "run_lstm")]
 
 
-def verdict(check, answer):
-    return run_quietly(check, answer)[0]
-
-
-def assert_hint(check, answer, hint):
-    feedback = verdict(check, answer)
-    assert feedback.status == WRONG and hint in feedback.message, feedback.message
-
-
-@pytest.mark.parametrize(("check", "name"), CHECKS)
-def test_the_notebooks_solution_passes(check, name):
-    assert verdict(check, notebook_solution(CHAPTER, name)).status == CORRECT
-
-
-@pytest.mark.parametrize(("check", "name"), CHECKS)
-def test_the_stub_is_not_attempted(check, name):
-    def stub(*args):
-        raise NotImplementedError
-
-    assert verdict(check, stub).status == NOT_ATTEMPTED
+test_the_notebooks_solution_passes, test_the_stub_is_not_attempted = chapter_tests(
+    CHAPTER, CHECKS)
 
 
 def lstm_count(gates=4, biases=2, layers=2):

@@ -2,9 +2,9 @@
 
 import pytest
 import torch
-from test_exercises import notebook_solution, run_quietly
+from test_exercises import assert_hint, chapter_tests, verdict
 
-from seq2code.exercises import CORRECT, NOT_ATTEMPTED, WRONG
+from seq2code.exercises import CORRECT
 from seq2code.exercises.ch04 import check_additive_scores, check_context, check_masked_softmax
 from seq2code.models import masked_softmax
 
@@ -14,26 +14,8 @@ CHECKS = [(check_context, "context"), (check_masked_softmax, "softmax_with_mask"
 NEG_INF = float("-inf")
 
 
-def verdict(check, answer):
-    return run_quietly(check, answer)[0]
-
-
-def assert_hint(check, answer, hint):
-    feedback = verdict(check, answer)
-    assert feedback.status == WRONG and hint in feedback.message, feedback.message
-
-
-@pytest.mark.parametrize(("check", "name"), CHECKS)
-def test_the_notebooks_solution_passes(check, name):
-    assert verdict(check, notebook_solution(CHAPTER, name)).status == CORRECT
-
-
-@pytest.mark.parametrize(("check", "name"), CHECKS)
-def test_the_stub_is_not_attempted(check, name):
-    def stub(*args):
-        raise NotImplementedError
-
-    assert verdict(check, stub).status == NOT_ATTEMPTED
+test_the_notebooks_solution_passes, test_the_stub_is_not_attempted = chapter_tests(
+    CHAPTER, CHECKS)
 
 
 def test_the_librarys_masked_softmax_passes_and_bmm_context_too():

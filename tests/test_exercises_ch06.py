@@ -2,9 +2,9 @@
 
 import pytest
 import torch
-from test_exercises import notebook_solution, run_quietly
+from test_exercises import assert_hint, chapter_tests, verdict
 
-from seq2code.exercises import CORRECT, NOT_ATTEMPTED, WRONG
+from seq2code.exercises import CORRECT
 from seq2code.exercises.ch06 import check_bridge, check_normalised_scores, check_reorder_state
 
 CHAPTER = "06_beam_and_bidirectional"
@@ -12,26 +12,8 @@ CHECKS = [(check_normalised_scores, "normalised_scores"), (check_bridge, "bridge
           (check_reorder_state, "reorder_state")]
 
 
-def verdict(check, answer):
-    return run_quietly(check, answer)[0]
-
-
-def assert_hint(check, answer, hint):
-    feedback = verdict(check, answer)
-    assert feedback.status == WRONG and hint in feedback.message, feedback.message
-
-
-@pytest.mark.parametrize(("check", "name"), CHECKS)
-def test_the_notebooks_solution_passes(check, name):
-    assert verdict(check, notebook_solution(CHAPTER, name)).status == CORRECT
-
-
-@pytest.mark.parametrize(("check", "name"), CHECKS)
-def test_the_stub_is_not_attempted(check, name):
-    def stub(*args):
-        raise NotImplementedError
-
-    assert verdict(check, stub).status == NOT_ATTEMPTED
+test_the_notebooks_solution_passes, test_the_stub_is_not_attempted = chapter_tests(
+    CHAPTER, CHECKS)
 
 
 @pytest.mark.parametrize(("answer", "hint"), [

@@ -4,9 +4,9 @@ import math
 
 import pytest
 import torch
-from test_exercises import notebook_solution, run_quietly
+from test_exercises import assert_hint, chapter_tests, verdict
 
-from seq2code.exercises import CORRECT, NOT_ATTEMPTED, WRONG
+from seq2code.exercises import CORRECT
 from seq2code.exercises.ch08 import (
     check_causal_mask,
     check_scaled_dot_product,
@@ -20,26 +20,8 @@ CHECKS = [(check_causal_mask, "causal_mask"), (check_scaled_dot_product, "attent
           (check_sinusoidal_positions, "positions")]
 
 
-def verdict(check, answer):
-    return run_quietly(check, answer)[0]
-
-
-def assert_hint(check, answer, hint):
-    feedback = verdict(check, answer)
-    assert feedback.status == WRONG and hint in feedback.message, feedback.message
-
-
-@pytest.mark.parametrize(("check", "name"), CHECKS)
-def test_the_notebooks_solution_passes(check, name):
-    assert verdict(check, notebook_solution(CHAPTER, name)).status == CORRECT
-
-
-@pytest.mark.parametrize(("check", "name"), CHECKS)
-def test_the_stub_is_not_attempted(check, name):
-    def stub(*args):
-        raise NotImplementedError
-
-    assert verdict(check, stub).status == NOT_ATTEMPTED
+test_the_notebooks_solution_passes, test_the_stub_is_not_attempted = chapter_tests(
+    CHAPTER, CHECKS)
 
 
 def test_the_librarys_functions_pass():
