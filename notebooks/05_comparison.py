@@ -201,7 +201,7 @@ show_source(reference.TutorialAttention)
 # terminal.)
 
 # %%
-bench_seconds = 20 if profile.name == "ci" else 60
+bench_seconds = 8 if profile.name == "ci" else 60
 results = bench.run_bench(data.pairs["train"], len(data.src_vocab), len(data.tgt_vocab),
                           seconds=bench_seconds, max_len=profile.max_tgt_len, progress=False)
 Table(["what", "model", "code", "batches", "throughput", "unit"],

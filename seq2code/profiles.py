@@ -47,7 +47,7 @@ class Profile:
 
 
 PROFILES: dict[str, Profile] = {
-    "ci": Profile("ci", train_size=4000, dev_size=200, test_size=200, epochs=4,
+    "ci": Profile("ci", train_size=3000, dev_size=200, test_size=200, epochs=4,
                   batch_size=64, min_freq=2, max_src_len=60, max_tgt_len=60),
     "cpu": Profile("cpu", train_size=None, dev_size=None, test_size=None, epochs=8,
                    batch_size=64, min_freq=3, max_src_len=100, max_tgt_len=100),
