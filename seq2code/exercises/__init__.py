@@ -316,6 +316,17 @@ def shape_error_hint(error: Exception, advice: str) -> Hint | None:
     return None
 
 
+def call_with_shape_hint(fn, args, advice: str):
+    """``fn(*args)`` with PyTorch's shape errors turned into a hint carrying ``advice``."""
+    try:
+        return fn(*args)
+    except RuntimeError as error:
+        hint = shape_error_hint(error, advice)
+        if hint:
+            raise hint from error
+        raise
+
+
 @torch.no_grad()
 def constant_init(module: nn.Module, value: float = 0.1) -> nn.Module:
     """Set every parameter of ``module`` to ``value`` (the same result on every machine)."""

@@ -15,22 +15,13 @@ from seq2code.exercises import (
     expect_close,
     expect_shape,
     fmt_shape,
-    shape_error_hint,
+)
+from seq2code.exercises import (
+    call_with_shape_hint as _call,
 )
 from seq2code.models.attention import masked_softmax as library_masked_softmax
 
 NEG_INF = float("-inf")
-
-
-def _call(fn, args, advice: str):
-    """``fn(*args)`` with PyTorch's shape errors turned into a hint carrying ``advice``."""
-    try:
-        return fn(*args)
-    except RuntimeError as error:
-        hint = shape_error_hint(error, advice)
-        if hint:
-            raise hint from error
-        raise
 
 
 def _mask(lengths: list[int], steps: int) -> torch.Tensor:

@@ -11,21 +11,11 @@ from __future__ import annotations
 
 import torch
 
-from seq2code.exercises import Hint, exercise, expect_close, shape_error_hint
+from seq2code.exercises import Hint, exercise, expect_close
+from seq2code.exercises import call_with_shape_hint as _call
 from seq2code.vocab import UNK_ID, Vocab
 
 _VOCAB = Vocab(["<pad>", "<sos>", "<eos>", "<unk>", "return", "self", ".", "(", ")"])  # V = 9
-
-
-def _call(fn, args, advice: str):
-    """``fn(*args)`` with PyTorch's shape errors turned into a hint carrying ``advice``."""
-    try:
-        return fn(*args)
-    except RuntimeError as error:
-        hint = shape_error_hint(error, advice)
-        if hint:
-            raise hint from error
-        raise
 
 
 @exercise
