@@ -8,8 +8,8 @@ does not go to that server is aborted and recorded, so the pages are tested with
 Environment:
 
 - ``SEQ2CODE_BOOK_HTML``: the built book (default ``_build/html``);
-- ``SEQ2CODE_REQUIRE_BOOK=1`` (set by ``.ci/run`` after it builds the book): a missing book,
-  Playwright or Chromium is a failure instead of a skip;
+- ``SEQ2CODE_REQUIRE_BOOK=1`` (set by ``.ci/run`` after it builds the book): a missing or
+  stale book, Playwright or Chromium is a failure instead of a skip;
 - ``SEQ2CODE_CHROMIUM``: the browser (default ``/usr/bin/chromium``);
 - ``SEQ2CODE_ARTIFACTS``: where screenshots go (default ``_build/artifacts``).
 """
@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from book_files import stale_sources
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BOOK_HTML = Path(os.environ.get("SEQ2CODE_BOOK_HTML", REPO_ROOT / "_build" / "html"))
@@ -57,11 +58,18 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 @pytest.fixture(scope="session")
 def book_dir() -> Path:
-    """The built book's folder; skips (or fails in CI) when the book is not built."""
+    """The built book's folder; skips (or fails in CI) when the book is not built, or was
+    built before its sources last changed (testing it would test an older course)."""
     if not (BOOK_HTML / "index.html").is_file():
         _missing(
             f"the book is not built ({BOOK_HTML / 'index.html'} does not exist): "
             "run `jupyter-book build --all .` first"
+        )
+    if BOOK_HTML == REPO_ROOT / "_build" / "html" and (stale := stale_sources(BOOK_HTML, REPO_ROOT)):
+        shown = ", ".join(str(path) for path in stale[:3]) + (", ..." if len(stale) > 3 else "")
+        _missing(
+            f"the built book is older than {len(stale)} of its sources ({shown}): "
+            "run `jupyter-book build --all .` again"
         )
     return BOOK_HTML
 
