@@ -202,7 +202,8 @@ print("main model from cache:", rnn.from_cache, "| per-sequence model from cache
 device = next(rnn.model.parameters()).device
 dev_batches = make_batches(data.pairs["dev"], profile.batch_size)
 torch.manual_seed(0)
-fresh = models.build_model("rnn", len(data.src_vocab), len(data.tgt_vocab)).to(device)
+fresh = models.build_model("rnn", len(data.src_vocab), len(data.tgt_vocab),  # same size
+                           profile.emb_dim, profile.hidden_dim).to(device)
 initial_dev_loss = training.evaluate_loss(fresh, dev_batches, device)
 print(f"untrained dev loss {initial_dev_loss:.3f} (ln V = {math.log(len(data.tgt_vocab)):.3f})")
 

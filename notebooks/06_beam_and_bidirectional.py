@@ -421,7 +421,8 @@ assert better > 0.0, better
 # The shapes, step by step, on two dev sentences (an untrained model at the chapter's sizes):
 
 # %%
-bi_model = build_model("bidirectional", len(data.src_vocab), len(data.tgt_vocab))
+bi_model = build_model("bidirectional", len(data.src_vocab), len(data.tgt_vocab),
+                       profile.emb_dim, profile.hidden_dim)
 encoder = bi_model.encoder
 src, src_lens = pad([data.pairs["dev"][i][0] for i in (0, 1)])  # [B, S], [B]
 with torch.no_grad():
@@ -480,10 +481,10 @@ assert h_n.shape == (2, B, H)
 # The second direction and the bridges cost parameters:
 
 # %%
-n_src, n_tgt = len(data.src_vocab), len(data.tgt_vocab)
+sizes = (len(data.src_vocab), len(data.tgt_vocab), profile.emb_dim, profile.hidden_dim)
 Table(["model", "parameters (count)", "parameters (formula)"],
-      [[kind, count_parameters(build_model(kind, n_src, n_tgt)),
-        expected_parameters(kind, n_src, n_tgt)] for kind in ("attention", "bidirectional")],
+      [[kind, count_parameters(build_model(kind, *sizes)), expected_parameters(kind, *sizes)]
+       for kind in ("attention", "bidirectional")],
       formats=[None, ",d", ",d"])
 
 # %% [markdown]

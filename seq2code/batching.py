@@ -54,8 +54,10 @@ class Batch:
 
     @property
     def n_target_tokens(self) -> int:
-        """Tokens scored by the loss (every ``tgt_out`` position that is not padding)."""
-        return int((self.tgt_out != PAD_ID).sum())
+        """Tokens scored by the loss (every ``tgt_out`` position that is not padding):
+        ``sum(tgt_lens - 1)``, read from the lengths so that it holds in either layout
+        (the benchmark's time-major copies have ``tgt`` ``[T, B]``)."""
+        return int((self.tgt_lens - 1).sum())
 
     def __len__(self) -> int:
         return self.src.size(0)

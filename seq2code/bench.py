@@ -284,6 +284,43 @@ def run_bench(train_pairs: list[Pair], src_vocab_size: int, tgt_vocab_size: int,
     return results
 
 
+def training_flops(train_pairs: list[Pair], src_vocab_size: int, tgt_vocab_size: int, *,
+                   n_pairs: int = 512, batch_size: int = 64, teacher_forcing: float = 0.5,
+                   seed: int = 0) -> dict:
+    """Floating-point operations per target token of one training epoch over a seeded sample,
+    for the library's attention model (batched by length) and the reference (random batches).
+
+    Unlike throughput, this does not depend on the machine or its load: it is the part of the
+    speed-up that comes from doing less work (keys projected once per sequence, less padding),
+    counted by PyTorch's ``FlopCounterMode`` (matrix products and the like; the forward and
+    backward passes, the optimizer's step is not counted).
+
+    Returns:
+        ``{"library": ..., "reference": ..., "ratio": reference / library, "tokens": n}``,
+        FLOPs per target token; both sides see the same pairs, weights and coins.
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    pairs = sample_pairs(train_pairs, n_pairs, seed)
+    by_length = make_batches(pairs, batch_size, shuffle=True, by_length=True, seed=seed)
+    at_random = make_batches(pairs, batch_size, shuffle=True, by_length=False, seed=seed)
+    torch.manual_seed(seed)
+    library = models.build_model("attention", src_vocab_size, tgt_vocab_size)
+    tutorial = reference.copy_library_weights(
+        reference.TutorialSeq2Seq(src_vocab_size, tgt_vocab_size), library)
+    sides = {"library": (_library_train_step(library, teacher_forcing, 1.0, seed), by_length),
+             "reference": (_reference_train_step(tutorial, teacher_forcing, 1.0, seed),
+                           _time_major(at_random))}
+    result = {}
+    for name, (step, batches) in sides.items():
+        with FlopCounterMode(display=False) as counter:
+            tokens = sum(step(batch) for batch in batches)
+        result[name] = counter.get_total_flops() / tokens
+    result["ratio"] = result["reference"] / result["library"]
+    result["tokens"] = tokens
+    return result
+
+
 def bench_data(profile=None, data_dir=None):
     """The training pairs and vocabulary sizes of a profile's data (default: the run
     profile of ``$SEQ2CODE_PROFILE``), as :func:`run_bench` takes them."""

@@ -216,13 +216,16 @@ def train_model(kind: str, profile: Profile | str | None = None, *, data: Data |
         out_dir: train into this folder (``best.pt`` and ``last.pt``) instead of the cache.
         resume: with ``out_dir``, continue from ``out_dir/last.pt`` if it exists.
         device: where to train (default: the GPU if there is one).
-        **model_options: passed to :func:`~seq2code.models.build_model` (``emb_dim``, ...).
+        **model_options: passed to :func:`~seq2code.models.build_model` (``emb_dim`` and
+            ``hidden_dim`` default to the profile's).
 
     Returns:
         A :class:`Trained` holding the model with its best-on-dev weights.
     """
     data = data if data is not None else prepare_data(profile)
     profile = data.profile
+    model_options = {"emb_dim": profile.emb_dim, "hidden_dim": profile.hidden_dim,
+                     **model_options}  # the profile's model size unless asked otherwise
     config = make_train_config(profile, seed,
                                {**KIND_TRAIN_OPTIONS.get(kind, {}), **(train_options or {})})
     key = {"kind": kind, "model_options": model_options, "train_config": config.to_dict(),

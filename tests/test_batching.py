@@ -7,7 +7,7 @@ import random
 import pytest
 import torch
 
-from seq2code.batching import Batch, encode_pairs, make_batches, pad
+from seq2code.batching import Batch, collate, encode_pairs, make_batches, pad
 from seq2code.vocab import EOS_ID, PAD_ID, SOS_ID, UNK_ID, Vocab
 
 
@@ -121,3 +121,11 @@ def test_batch_to_device_keeps_everything():
 def test_batch_size_must_be_positive():
     with pytest.raises(ValueError):
         make_batches(_random_pairs(3), batch_size=0)
+
+
+def test_n_target_tokens_counts_the_scored_tokens_in_either_layout():
+    pairs = [([5, 6], [SOS_ID, 7, EOS_ID]), ([5], [SOS_ID, 7, 8, 9, EOS_ID])]
+    batch = collate(pairs, [0, 1])
+    assert batch.n_target_tokens == int((batch.tgt_out != PAD_ID).sum()) == 2 + 4
+    time_major = Batch(batch.src.T, batch.src_lens, batch.tgt.T, batch.tgt_lens, batch.indices)
+    assert time_major.n_target_tokens == 6  # the benchmark's reference reads [T, B]

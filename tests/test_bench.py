@@ -165,3 +165,13 @@ def test_bad_bench_command_lines_are_one_line_errors(argv, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("seq2code: error: ")
+
+
+def test_training_flops_count_less_work_for_the_library_and_do_not_depend_on_time():
+    pairs = toy_pairs(n=96, seed=3)
+    first = bench.training_flops(pairs, V_SRC, V_TGT, n_pairs=96, batch_size=32)
+    again = bench.training_flops(pairs, V_SRC, V_TGT, n_pairs=96, batch_size=32)
+    assert first == again  # counted, not timed
+    assert first["tokens"] == sum(len(tgt) - 1 for _, tgt in pairs)
+    assert first["library"] > 0 and first["reference"] > first["library"]
+    assert first["ratio"] == pytest.approx(first["reference"] / first["library"])

@@ -113,3 +113,27 @@ def test_translate_refuses_an_empty_description(trained):
         experiment.translate(trained, ["   "])
     with pytest.raises(TypeError):
         experiment.translate(trained, "not a list")
+
+
+def test_models_take_the_profiles_size_unless_asked_otherwise(tmp_path):
+    small = replace(TINY, name="tiny-small", emb_dim=12, hidden_dim=20)
+    data = experiment.prepare_data(small, data_dir=os.environ.get("SEQ2CODE_DATA"))
+    by_profile = experiment.train_model("rnn", data=data, use_cache=False, progress=False,
+                                        out_dir=tmp_path / "a")
+    assert by_profile.model.config["emb_dim"] == 12
+    assert by_profile.model.config["hidden_dim"] == 20
+    asked = experiment.train_model("rnn", data=data, use_cache=False, progress=False,
+                                   out_dir=tmp_path / "b", hidden_dim=24)
+    assert asked.model.config["hidden_dim"] == 24 and asked.model.config["emb_dim"] == 12
+
+
+def test_the_cpu_profile_trains_a_smaller_model_than_full():
+    cpu, full = get_profile("cpu"), get_profile("full")
+    assert (full.emb_dim, full.hidden_dim) == (128, 256)  # the course's reference size
+    assert cpu.hidden_dim < full.hidden_dim and cpu.epochs < full.epochs
+
+
+def test_a_profile_stored_before_the_model_sizes_existed_still_reads():
+    stored = get_profile("full").to_dict()
+    del stored["emb_dim"], stored["hidden_dim"]
+    assert experiment.resolve_profile(stored) == get_profile("full")
