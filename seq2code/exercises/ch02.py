@@ -36,14 +36,19 @@ def as_count(value, what: str = "your function") -> int:
     return int(value)
 
 
-def diagnose_count(got: int, expected: int, mistakes: dict[int, str], sizes: str) -> None:
-    """Raise the hint of the mistake whose difference ``got - expected`` matches."""
+RNN_ADVICE = ("count the two embeddings, the two recurrent layers (input weights, recurrent "
+              "weights, two biases) and the output layer")
+
+
+def diagnose_count(got: int, expected: int, mistakes: dict[int, str], sizes: str,
+                   advice: str = RNN_ADVICE) -> None:
+    """Raise the hint of the mistake whose difference ``got - expected`` matches, else one
+    that gives both counts and ``advice`` (what to count)."""
     difference = got - expected
     if difference in mistakes:
         raise Hint(mistakes[difference])
     raise Hint(f"for {sizes} your formula gives {got:,}, the model has {expected:,} "
-               f"({difference:+,}): count the two embeddings, the two recurrent layers "
-               "(input weights, recurrent weights, two biases) and the output layer")
+               f"({difference:+,}): {advice}")
 
 
 # The first sizes are chosen so that every mistake below changes the count differently.
@@ -84,10 +89,11 @@ def _rnn_mistakes(v_src: int, v_tgt: int, e: int, h: int, gates: int = 1) -> dic
     return mistakes
 
 
-def check_parameter_formula(formula, kind: str, gates: int) -> str:
+def check_count_formula(formula, kind: str, cases, mistakes, advice: str) -> str:
     """Compare ``formula(V_src, V_tgt, E, H)`` with ``count_parameters(build_model(kind, ...))``
-    on several sizes; raise the hint of the first mistake found."""
-    cases = PARAMETER_CASES
+    on each of ``cases`` (``(V_src, V_tgt, E, H)`` tuples, the course's sizes last); raise the
+    hint of the first mistake found (``mistakes(V_src, V_tgt, E, H)`` maps differences to
+    hints, ``advice`` says what to count otherwise)."""
     for i, (v_src, v_tgt, e, h) in enumerate(cases):
         expected = count_parameters(build_model(kind, v_src, v_tgt, emb_dim=e, hidden_dim=h))
         got = as_count(formula(v_src, v_tgt, e, h))
@@ -97,10 +103,16 @@ def check_parameter_formula(formula, kind: str, gates: int) -> str:
         if i > 0:
             raise Hint(f"right for the first sizes but not for {sizes} ({got:,} instead of "
                        f"{expected:,}): is a size hard-coded or are two arguments mixed up?")
-        diagnose_count(got, expected, _rnn_mistakes(v_src, v_tgt, e, h, gates), sizes)
+        diagnose_count(got, expected, mistakes(v_src, v_tgt, e, h), sizes, advice)
     v_src, v_tgt, e, h = cases[-1]
-    return (f"{as_count(formula(v_src, v_tgt, e, h)):,} parameters at V_src = V_tgt = 60, "
-            "E = 128, H = 256, as count_parameters says")
+    return (f"{as_count(formula(v_src, v_tgt, e, h)):,} parameters at V_src = V_tgt = {v_src}, "
+            f"E = {e}, H = {h}, as count_parameters says")
+
+
+def check_parameter_formula(formula, kind: str, gates: int) -> str:
+    """:func:`check_count_formula` for the RNN (``gates`` 1) or the LSTM (``gates`` 4)."""
+    return check_count_formula(formula, kind, PARAMETER_CASES,
+                               lambda *sizes: _rnn_mistakes(*sizes, gates), RNN_ADVICE)
 
 
 @exercise

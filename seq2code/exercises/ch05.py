@@ -14,9 +14,8 @@ import numbers
 import torch
 
 from seq2code.exercises import Hint, exercise
-from seq2code.exercises.ch02 import as_count
+from seq2code.exercises.ch02 import check_count_formula
 from seq2code.metrics import length_buckets
-from seq2code.models import build_model, count_parameters
 from seq2code.vocab import EOS_ID, PAD_ID
 
 # The first sizes are chosen so that every mistake below changes the count differently.
@@ -43,33 +42,15 @@ def _attention_mistakes(v_src: int, v_tgt: int, e: int, h: int) -> dict[int, str
     }
 
 
-def _diagnose(got: int, expected: int, sizes: str, mistakes: dict[int, str]) -> None:
-    difference = got - expected
-    if difference in mistakes:
-        raise Hint(mistakes[difference])
-    raise Hint(f"for {sizes} your formula gives {got:,}, the model has {expected:,} "
-               f"({difference:+,}): count the two embeddings, the encoder's LSTM, the "
-               "decoder's LSTM (input [e; c]), the attention (W_t, W_s, v) and the output "
-               "layer (input [h; c])")
+ATTENTION_ADVICE = ("count the two embeddings, the encoder's LSTM, the decoder's LSTM (input "
+                    "[e; c]), the attention (W_t, W_s, v) and the output layer (input [h; c])")
 
 
 @exercise
 def check_attention_parameters(attention_parameters):
     """The formula agrees with count_parameters(build_model("attention", ...))."""
-    for i, (v_src, v_tgt, e, h) in enumerate(ATTENTION_CASES):
-        expected = count_parameters(build_model("attention", v_src, v_tgt, emb_dim=e,
-                                                hidden_dim=h))
-        got = as_count(attention_parameters(v_src, v_tgt, e, h))
-        if got == expected:
-            continue
-        sizes = f"V_src={v_src}, V_tgt={v_tgt}, E={e}, H={h}"
-        if i > 0:
-            raise Hint(f"right for the first sizes but not for {sizes} ({got:,} instead of "
-                       f"{expected:,}): is a size hard-coded or are two arguments mixed up?")
-        _diagnose(got, expected, sizes, _attention_mistakes(v_src, v_tgt, e, h))
-    v_src, v_tgt, e, h = ATTENTION_CASES[-1]
-    return (f"{as_count(attention_parameters(v_src, v_tgt, e, h)):,} parameters at "
-            "V_src = V_tgt = 60, E = 128, H = 256, as count_parameters says")
+    return check_count_formula(attention_parameters, "attention", ATTENTION_CASES,
+                               _attention_mistakes, ATTENTION_ADVICE)
 
 
 # Three batches of targets, <sos> y_1 .. y_n <eos> <pad>..., of different shapes.
