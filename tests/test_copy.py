@@ -6,6 +6,7 @@ import random
 
 import pytest
 import torch
+from toy import fit
 
 from seq2code.batching import collate
 from seq2code.decoding import greedy_decode
@@ -20,7 +21,6 @@ from seq2code.models.copy import (
     pack_source,
     unpack_source,
 )
-from seq2code.training import sequence_loss
 from seq2code.vocab import EOS_ID, PAD_ID, SOS_ID, UNK_ID, Vocab
 
 CODE = Vocab(["<pad>", "<sos>", "<eos>", "<unk>", "x", "=", "(", ")", "return"])  # V = 9
@@ -125,13 +125,7 @@ def test_copy_model_learns_to_copy_words_it_cannot_generate():
     pairs = model.encode_pairs(nl, target, english, code)
     assert all(UNK_ID not in tgt for _, tgt in pairs)  # every target token is reachable
     batch = collate(pairs, range(len(pairs)))
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
-    for _ in range(150):
-        loss = sequence_loss(model(batch.src, batch.src_lens, batch.tgt_in).logits,
-                             batch.tgt_out)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+    fit(model, batch, lr=1e-2, steps=150, stop_below=None)
     result = greedy_decode(model, batch.src, batch.src_lens, max_len=8)
     decoded = [decode_extended(ids, source, code) for ids, source in zip(result.tokens, nl, strict=True)]
     assert sum(d == t for d, t in zip(decoded, target, strict=True)) >= 30

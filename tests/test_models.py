@@ -5,6 +5,7 @@ import random
 
 import pytest
 import torch
+from toy import batch_of, fit
 
 from seq2code.analysis import encoder_state_gradients
 from seq2code.batching import collate, make_batches
@@ -19,14 +20,6 @@ SMALL = {"emb_dim": 16, "hidden_dim": 24}
 @pytest.fixture(autouse=True)
 def _threads():
     torch.set_num_threads(1)
-
-
-def batch_of(lengths, vocab=20, tgt_len=6, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    pairs = [(torch.randint(4, vocab, (n,), generator=g).tolist(),
-              [SOS_ID, *torch.randint(4, vocab, (tgt_len,), generator=g).tolist(), EOS_ID])
-             for n in lengths]
-    return collate(pairs, range(len(pairs))), pairs
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -169,16 +162,8 @@ def test_overfits_32_pairs_to_full_exact_match(kind):
                             EOS_ID]))
     model = build_model(kind, 16, 16, emb_dim=32, hidden_dim=64)
     lr = 3e-3 if kind == "transformer" else 1e-2  # attention layers overshoot at 1e-2
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     batch = collate(pairs, range(32))
-    for _ in range(300):
-        loss = sequence_loss(model(batch.src, batch.src_lens, batch.tgt_in).logits,
-                             batch.tgt_out)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        if loss.item() < 0.01:
-            break
+    fit(model, batch, lr, steps=300)
     result = greedy_decode(model, batch.src, batch.src_lens, max_len=10)
     assert result.tokens == [tgt[1:-1] for _, tgt in pairs]
 

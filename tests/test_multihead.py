@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 from torch import nn
+from toy import batch_of
 
-from seq2code.batching import collate
 from seq2code.models.base import count_parameters
 from seq2code.models.multihead import (
     MultiHeadAttention,
@@ -15,7 +15,6 @@ from seq2code.models.multihead import (
     multihead_parameters,
     scaled_dot_product_attention,
 )
-from seq2code.vocab import EOS_ID, SOS_ID
 
 
 @pytest.fixture(autouse=True)
@@ -27,14 +26,6 @@ def build(src=20, tgt=30, emb=16, hidden=24, **options):
     config = {"kind": "multihead", "src_vocab_size": src, "tgt_vocab_size": tgt,
               "emb_dim": emb, "hidden_dim": hidden, **options}
     return build_multihead_model("multihead", src, tgt, emb, hidden, config, options)
-
-
-def batch_of(lengths, vocab=20, tgt_len=6, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    pairs = [(torch.randint(4, vocab, (n,), generator=g).tolist(),
-              [SOS_ID, *torch.randint(4, vocab, (tgt_len,), generator=g).tolist(), EOS_ID])
-             for n in lengths]
-    return collate(pairs, range(len(pairs)))
 
 
 def test_scaled_dot_product_by_hand_and_padding_gets_zero():
@@ -81,7 +72,7 @@ def test_heads_must_divide_the_size():
 def test_model_shapes_parameters_and_mean_of_heads():
     torch.manual_seed(0)
     model = build(heads=4).eval()
-    batch = batch_of([5, 3, 7])
+    batch, _ = batch_of([5, 3, 7])
     out = model(batch.src, batch.src_lens, batch.tgt_in)
     assert out.logits.shape == (3, 7, 30) and out.attention.shape == (3, 7, 7)
     heads = head_attention(model, batch.src, batch.src_lens, batch.tgt_in)
@@ -101,7 +92,7 @@ def test_unknown_option_is_named():
 
 def test_overfits_a_small_set():
     torch.manual_seed(0)
-    batch = batch_of([3, 5, 4, 6, 2, 5, 3, 4], vocab=16, tgt_len=4)
+    batch, _ = batch_of([3, 5, 4, 6, 2, 5, 3, 4], vocab=16, tgt_len=4)
     model = build(16, 16, 32, 64)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
     for _ in range(200):

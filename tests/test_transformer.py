@@ -5,6 +5,7 @@ import math
 
 import pytest
 import torch
+from toy import batch_of, fit
 
 from seq2code.batching import collate
 from seq2code.decoding import greedy_decode
@@ -16,7 +17,7 @@ from seq2code.models.transformer import (
     transformer_parameters,
 )
 from seq2code.training import sequence_loss
-from seq2code.vocab import EOS_ID, SOS_ID
+from seq2code.vocab import EOS_ID
 
 
 @pytest.fixture(autouse=True)
@@ -28,14 +29,6 @@ def build(src=20, tgt=30, emb=16, hidden=32, **options):
     config = {"kind": "transformer", "src_vocab_size": src, "tgt_vocab_size": tgt,
               "emb_dim": emb, "hidden_dim": hidden, **options}
     return build_transformer_model("transformer", src, tgt, emb, hidden, config, options)
-
-
-def batch_of(lengths, vocab=20, tgt_len=6, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    pairs = [(torch.randint(4, vocab, (n,), generator=g).tolist(),
-              [SOS_ID, *torch.randint(4, vocab, (tgt_len,), generator=g).tolist(), EOS_ID])
-             for n in lengths]
-    return collate(pairs, range(len(pairs))), pairs
 
 
 def test_sinusoidal_positions_follow_the_formula():
@@ -125,15 +118,7 @@ def test_overfits_and_greedy_decoding_reproduces_the_targets():
     torch.manual_seed(0)
     batch, pairs = batch_of([3, 5, 4, 6, 2, 5, 3, 4], vocab=16, tgt_len=4)
     model = build(16, 16, 32, 64, layers=2, dropout=0.0)
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-    for _ in range(300):
-        loss = sequence_loss(model(batch.src, batch.src_lens, batch.tgt_in).logits,
-                             batch.tgt_out)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        if loss.item() < 0.01:
-            break
+    fit(model, batch, lr=3e-3, steps=300)
     result = greedy_decode(model, batch.src, batch.src_lens, max_len=8)
     assert result.tokens == [tgt[1:-1] for _, tgt in pairs]
 

@@ -1,0 +1,37 @@
+"""Toy data and training shared by the model tests: random pairs of chosen lengths, one
+padded batch of them, and a teacher-forced loop that fits a model to one batch."""
+
+from __future__ import annotations
+
+import torch
+
+from seq2code.batching import Batch, Pair, collate
+from seq2code.training import sequence_loss
+from seq2code.vocab import EOS_ID, SOS_ID
+
+
+def batch_of(lengths, vocab: int = 20, tgt_len: int = 6, seed: int = 0
+             ) -> tuple[Batch, list[Pair]]:
+    """A batch of random pairs: sources of the given ``lengths``, targets
+    ``<sos> y_1 .. y_tgt_len <eos>``, ids in ``[4, vocab)``; and the pairs themselves."""
+    g = torch.Generator().manual_seed(seed)
+    pairs = [(torch.randint(4, vocab, (n,), generator=g).tolist(),
+              [SOS_ID, *torch.randint(4, vocab, (tgt_len,), generator=g).tolist(), EOS_ID])
+             for n in lengths]
+    return collate(pairs, range(len(pairs))), pairs
+
+
+def fit(model: torch.nn.Module, batch: Batch, lr: float, steps: int,
+        stop_below: float | None = 0.01) -> float:
+    """Train ``model`` teacher-forced on ``batch`` with Adam for at most ``steps`` steps (until
+    the loss falls below ``stop_below``); return the last loss."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    for _ in range(steps):
+        loss = sequence_loss(model(batch.src, batch.src_lens, batch.tgt_in).logits,
+                             batch.tgt_out)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if stop_below is not None and loss.item() < stop_below:
+            break
+    return loss.item()
