@@ -191,7 +191,7 @@ def make_train_config(profile: Profile, seed: int = 0,
     """The profile's :class:`~seq2code.training.TrainConfig` (epochs, batch size, decoding
     length), with ``train_options`` overriding any field."""
     options = {"epochs": profile.epochs, "batch_size": profile.batch_size, "seed": seed,
-               "max_decode_len": profile.max_tgt_len}
+               "max_decode_len": profile.max_tgt_len, "early_stop": profile.early_stop}
     options.update(train_options or {})
     return training.TrainConfig(**options)
 

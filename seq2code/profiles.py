@@ -8,7 +8,8 @@ and ``cpu`` otherwise. Profiles change sizes and epochs, never code paths.
 The ``cpu`` profile is sized so that the whole book (eleven trained models) builds in under
 half an hour on a 2-core laptop CPU: every training pair, two epochs, and a hidden size of 128
 instead of the course's 256 (about half the training time per epoch). ``full`` trains the
-course's reference size, 128 and 256, for 30 epochs.
+course's reference size, 128 and 256, for up to 30 epochs, stopping once five epochs in a row
+bring no better dev exact match.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ class Profile:
         max_tgt_len: code tokens kept per line, and greedy decoding's length limit.
         emb_dim: embedding size ``E`` of the models that the profile trains.
         hidden_dim: hidden size ``H`` of those models (the course's reference is 256).
+        early_stop: end training after this many epochs without a better dev exact match
+            (None: train every epoch).
     """
 
     name: str
@@ -50,6 +53,7 @@ class Profile:
     max_tgt_len: int
     emb_dim: int = 128  # defaults: checkpoints written before these fields read the same
     hidden_dim: int = 256
+    early_stop: int | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -62,7 +66,8 @@ PROFILES: dict[str, Profile] = {
                    batch_size=64, min_freq=3, max_src_len=100, max_tgt_len=100,
                    hidden_dim=128),
     "full": Profile("full", train_size=None, dev_size=None, test_size=None, epochs=30,
-                    batch_size=64, min_freq=3, max_src_len=100, max_tgt_len=100),
+                    batch_size=64, min_freq=3, max_src_len=100, max_tgt_len=100,
+                    early_stop=5),
 }
 
 

@@ -43,6 +43,8 @@ class TrainConfig:
         seed: seeds the random state, the teacher-forcing coins and the batch order.
         max_decode_len: greedy decoding's length limit for dev exact match.
         by_length: batch by source length (less padding, faster).
+        early_stop: stop when dev exact match has not improved for this many epochs (the
+            best epoch's weights are kept either way); None runs every epoch.
     """
 
     epochs: int = 10
@@ -56,6 +58,7 @@ class TrainConfig:
     seed: int = 0
     max_decode_len: int = 100
     by_length: bool = True
+    early_stop: int | None = None
 
     def __post_init__(self):
         if self.tf_mode not in TF_MODES:
@@ -64,6 +67,8 @@ class TrainConfig:
             raise ValueError(f"teacher_forcing must lie in [0, 1], got {self.teacher_forcing}")
         if self.epochs < 0 or self.batch_size < 1:
             raise ValueError("epochs must be >= 0 and batch_size >= 1")
+        if self.early_stop is not None and self.early_stop < 1:
+            raise ValueError(f"early_stop must be None or >= 1, got {self.early_stop}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -201,6 +206,8 @@ def train(model: Seq2Seq, train_pairs: list[Pair], dev_pairs: list[Pair], config
     dev_batches = make_batches(dev_pairs, config.batch_size, shuffle=False,
                                by_length=config.by_length)
     for epoch in range(start_epoch, config.epochs):
+        if _stalled(history, config):
+            break  # resumed after an early stop: nothing left to train
         started = time.perf_counter()
         batches = make_batches(train_pairs, config.batch_size, shuffle=True,
                                by_length=config.by_length, seed=config.seed + epoch)
@@ -261,6 +268,8 @@ def train(model: Seq2Seq, train_pairs: list[Pair], dev_pairs: list[Pair], config
                 "rng": {"torch": torch.get_rng_state(), "teacher_forcing": coins.get_state(),
                         "cuda": (torch.cuda.get_rng_state_all()
                                  if torch.cuda.is_available() else [])}})
+        if _stalled(history, config):
+            break
 
     if best_state is None and folder is not None and (folder / "best.pt").exists():
         best_state = load_checkpoint(folder / "best.pt")["state_dict"]  # resumed after the best
@@ -270,14 +279,24 @@ def train(model: Seq2Seq, train_pairs: list[Pair], dev_pairs: list[Pair], config
     return history
 
 
+def _stalled(history: History, config: TrainConfig) -> bool:
+    """True when early stopping is on and the last ``config.early_stop`` epochs did not
+    improve on the best dev exact match."""
+    epochs_run = len(history.dev_exact_match)
+    return (config.early_stop is not None and history.best_epoch is not None
+            and epochs_run - 1 - history.best_epoch >= config.early_stop)
+
+
 def _check_resumable(last: dict, model: Seq2Seq, config: TrainConfig) -> None:
     """Refuse to resume a run of another model or of another training configuration (the
-    number of epochs may grow)."""
+    number of epochs and the early stopping may change: they say when to stop, not how)."""
     if last["model_config"] != model.config:
         raise CheckpointError("last.pt holds another model configuration: train into a new "
                               "folder or resume with the same model")
-    saved = {k: v for k, v in last["train_config"].items() if k != "epochs"}
-    wanted = {k: v for k, v in config.to_dict().items() if k != "epochs"}
+    free = ("epochs", "early_stop")
+    saved = {k: v for k, v in TrainConfig.from_dict(last["train_config"]).to_dict().items()
+             if k not in free}  # from_dict: a checkpoint older than a field gets its default
+    wanted = {k: v for k, v in config.to_dict().items() if k not in free}
     if saved != wanted:
         raise CheckpointError("last.pt was trained with another configuration: train into a "
                               "new folder or resume with the same configuration")

@@ -137,3 +137,9 @@ def test_a_profile_stored_before_the_model_sizes_existed_still_reads():
     stored = get_profile("full").to_dict()
     del stored["emb_dim"], stored["hidden_dim"]
     assert experiment.resolve_profile(stored) == get_profile("full")
+
+
+def test_the_full_profile_stops_early_and_the_others_run_every_epoch():
+    assert experiment.make_train_config(get_profile("full")).early_stop == 5
+    assert experiment.make_train_config(get_profile("cpu")).early_stop is None
+    assert experiment.make_train_config(get_profile("ci")).early_stop is None

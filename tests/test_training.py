@@ -126,3 +126,32 @@ def test_config_round_trip_and_checks():
         TrainConfig(tf_mode="token")
     with pytest.raises(ValueError, match="teacher_forcing"):
         TrainConfig(teacher_forcing=1.5)
+
+
+def test_early_stop_ends_a_run_whose_dev_exact_match_stalls(tmp_path):
+    # lr 0: the weights never change, so no epoch after the first improves on it.
+    stalled = TrainConfig(**{**CONFIG.to_dict(), "lr": 0.0, "epochs": 10, "early_stop": 2})
+    _, history = run(config=stalled, checkpoint_dir=tmp_path)
+    assert history.best_epoch == 0 and len(history.dev_exact_match) == 3  # best + 2 stalled
+    # resuming a run that stopped early trains nothing more
+    _, again = run(config=stalled, checkpoint_dir=tmp_path, resume=True)
+    assert comparable(again) == comparable(history)
+
+
+def test_without_early_stop_every_epoch_runs():
+    _, history = run(config=TrainConfig(**{**CONFIG.to_dict(), "lr": 0.0, "epochs": 4}))
+    assert len(history.dev_exact_match) == 4
+
+
+def test_a_checkpoint_older_than_early_stop_resumes(tmp_path):
+    run(checkpoint_dir=tmp_path, config=TrainConfig(**{**CONFIG.to_dict(), "epochs": 1}))
+    last = load_checkpoint(tmp_path / "last.pt")
+    del last["train_config"]["early_stop"]  # as written before the field existed
+    torch.save(last, tmp_path / "last.pt")
+    _, history = run(checkpoint_dir=tmp_path, resume=True, config=CONFIG)
+    assert len(history.dev_exact_match) == CONFIG.epochs
+
+
+def test_early_stop_must_be_positive():
+    with pytest.raises(ValueError, match="early_stop"):
+        TrainConfig(early_stop=0)
