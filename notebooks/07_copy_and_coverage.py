@@ -441,7 +441,7 @@ gain = (dev_reports["copy"].metrics["exact_match_canonical"]
 display(Markdown(
     f"In the `{profile.name}` profile the copy model changes canonical dev exact match by "
     f"{100 * gain:+.1f} points against chapter 4's attention model. (The `full` profile "
-    "trains on all of Django for 30 epochs: see the course's closing table for its test "
+    "trains on all of Django for up to 30 epochs: see the course's closing table for its test "
     "numbers.)"))
 
 # %% tags=["outcome", "remove-cell"]
