@@ -1,15 +1,17 @@
-"""Looking inside a trained model: how much the loss depends on each encoder state.
+"""Looking inside a trained model: how much the loss depends on each encoder state, and how
+much a decoder loses when it reads its own guesses instead of the reference.
 
 Chapters 2, 3 and 5 plot ``||dL/dh_s||`` against the source position ``s``: in a vanilla RNN
 the gradient that reaches the early positions fades (vanishing gradients); an LSTM carries it
-further back, and attention gives every position a short path to the loss.
+further back, and attention gives every position a short path to the loss. Chapter 3 measures
+exposure bias with :func:`token_accuracy`.
 """
 
 from __future__ import annotations
 
 import torch
 
-from seq2code.batching import Batch
+from seq2code.batching import Batch, Pair, make_batches
 from seq2code.models.base import Seq2Seq
 from seq2code.training import sequence_loss
 from seq2code.vocab import PAD_ID
@@ -57,3 +59,37 @@ def encoder_state_gradients(model: Seq2Seq, batch: Batch) -> torch.Tensor:
                          for g in grads], dim=1)  # [B, S]  ||dL/dh_s||
     mask = batch.src_mask.float()  # [B, S]
     return ((norms * mask).sum(0) / mask.sum(0)).cpu()  # [S]
+
+
+@torch.no_grad()
+def token_accuracy(model: Seq2Seq, pairs: list[Pair], teacher_forcing: float,
+                   batch_size: int = 128) -> float:
+    """The share of reference tokens ``y_t`` (``<eos>`` included) that the model's argmax
+    predicts at their position, when fed the reference prefix (``teacher_forcing`` 1.0) or
+    its own previous guesses (0.0).
+
+    The gap between the two is **exposure bias** made visible: a model trained only on
+    reference prefixes scores well when fed them and loses more once it reads its own
+    mistakes (chapter 3). Eval mode (no dropout); the model's mode is restored.
+
+    Args:
+        model: a :class:`~seq2code.models.base.Seq2Seq`.
+        pairs: encoded ``(source ids, <sos> target ids <eos>)`` pairs.
+        teacher_forcing: 1.0 (the reference prefix) or 0.0 (the model's own guesses).
+        batch_size: pairs per batch.
+    """
+    if teacher_forcing not in (0.0, 1.0):
+        raise ValueError(f"teacher_forcing must be 0.0 or 1.0, got {teacher_forcing}")
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    right = total = 0
+    for batch in make_batches(pairs, batch_size):
+        batch = batch.to(device)
+        logits = model(batch.src, batch.src_lens, batch.tgt_in,
+                       teacher_forcing=teacher_forcing).logits  # [B, T, V]
+        real = batch.tgt_out != PAD_ID  # [B, T]
+        right += int(((logits.argmax(-1) == batch.tgt_out) & real).sum())
+        total += int(real.sum())
+    model.train(was_training)
+    return right / max(total, 1)

@@ -7,7 +7,7 @@ import pytest
 import torch
 from toy import batch_of, fit
 
-from seq2code.analysis import encoder_state_gradients
+from seq2code.analysis import encoder_state_gradients, token_accuracy
 from seq2code.batching import collate, make_batches
 from seq2code.decoding import greedy_decode
 from seq2code.models import KINDS, build_model, count_parameters, expected_parameters
@@ -192,3 +192,20 @@ def test_vanilla_rnn_gradient_fades_along_the_input():
     grads = encoder_state_gradients(model, batch)
     assert grads[0] < grads[-1] / 10  # the first word barely reaches the loss
     assert PAD_ID not in batch.src.tolist()[0]
+
+
+def test_token_accuracy_with_the_reference_and_with_its_own_guesses():
+    torch.manual_seed(0)
+    batch, pairs = batch_of([3, 5, 4, 6, 2, 5, 3, 4], vocab=16, tgt_len=4)
+    model = build_model("lstm", 16, 16, emb_dim=32, hidden_dim=64)
+    with torch.no_grad():  # untrained: the teacher-forced share, counted by hand
+        guesses = model.eval()(batch.src, batch.src_lens, batch.tgt_in).logits.argmax(-1)
+    by_hand = (guesses == batch.tgt_out).float().mean().item()  # no padding: tgt_len fixed
+    assert token_accuracy(model, pairs, 1.0) == pytest.approx(by_hand)
+    model.train()
+    fit(model, batch, lr=1e-2, steps=300)
+    assert token_accuracy(model, pairs, 1.0) == 1.0
+    assert model.training  # the mode is restored
+    assert token_accuracy(model, pairs, 0.0) == 1.0  # memorised: its guesses are the reference
+    with pytest.raises(ValueError, match="teacher_forcing"):
+        token_accuracy(model, pairs, 0.5)
