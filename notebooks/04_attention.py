@@ -51,7 +51,7 @@ import time
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from IPython.display import display
+from IPython.display import Markdown, display
 from torch.utils.flop_counter import FlopCounterMode
 
 from seq2code.batching import make_batches, pad
@@ -342,7 +342,7 @@ plt.show()
 
 # %% [markdown]
 # Where the code repeats a word of the description (a name, an attribute), the brightest
-# cell of its row usually sits on that word. How often, over the whole dev set? For every
+# cell of its row often sits on that word. How often, over the whole dev set? For every
 # reference token that also appears among the English tokens, we feed the reference
 # (teacher forcing, so that every step is the reference's step) and ask whether the
 # position of the highest weight holds that same token. For comparison, *chance* is the
@@ -374,9 +374,14 @@ def copy_attention_share(trained, data, split="dev"):
 
 
 copy_share, copy_chance, n_copied = copy_attention_share(attn, data)
-print(f"{n_copied} reference tokens copied from the English description")
-print(f"highest attention weight on the copied word: {copy_share:.1%} "
-      f"(chance: {copy_chance:.1%})")
+display(Markdown(
+    f"Over the {n_copied:,} dev reference tokens that also occur in their English "
+    f"description, the highest attention weight sits on that word for **{copy_share:.1%}** "
+    f"of them, {copy_share / copy_chance:.1f} times chance ({copy_chance:.1%}). "
+    + ("Most of the time, then, the model looks at the word it writes." if copy_share > 0.5
+       else f"The alignment is there, well above chance, but still weak after "
+            f"{len(attn.history.dev_loss)} epochs of training; the heatmaps above show it "
+            "forming.")))
 
 # %% tags=["outcome", "remove-cell"]
 assert n_copied > 0
@@ -385,9 +390,9 @@ if profile.name == "ci":
     # twice chance after two of the four epochs); assert only that it beats chance.
     assert copy_share > 1.2 * copy_chance, (copy_share, copy_chance)
 else:
-    # The claim of the text: most often on the copied word.
-    assert copy_share > 0.5, copy_share
-    assert copy_share > 2 * copy_chance, (copy_share, copy_chance)
+    # The floor of the text: well above chance (cpu profile when written: 19.4% against a
+    # chance of 10.7% after two epochs; the text says "most of the time" only above 50%).
+    assert copy_share > 1.5 * copy_chance, (copy_share, copy_chance)
 
 # %% [markdown]
 # ## 4.8 An explorer to step through decoding
