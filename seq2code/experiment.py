@@ -380,14 +380,73 @@ class Report:
         return rows[:k]
 
 
+def _report_path(trained: Trained, examples: Sequence[Example], batch_size: int,
+                 beam: int) -> Path | None:
+    """Where the report of a model of the model cache on ``examples`` is kept:
+    ``<cache>/reports/<model file>-<key>.json``; None for a model outside the cache.
+
+    The key covers the model file (its name holds the key of the model's configuration; its
+    size and time of writing tell a retrained file apart), the examples, the beam, the batch
+    size and the device, everything that decides the predictions.
+    """
+    path = trained.checkpoint_path
+    models_dir = cache.cache_dir() / "models"
+    if path is None or not Path(path).is_file():
+        return None
+    if Path(path).parent.resolve() != models_dir.resolve():
+        return None  # a run folder's best.pt: its name says nothing of its configuration
+    stat = Path(path).stat()
+    examples_digest = hashlib.sha256(json.dumps(
+        [[ex.index, ex.nl, ex.code] for ex in examples]).encode("utf-8")).hexdigest()
+    key = cache.config_key({"model": Path(path).name, "size": stat.st_size,
+                            "written": stat.st_mtime_ns, "examples": examples_digest,
+                            "beam": beam, "batch_size": batch_size,
+                            "device": _device_of(trained.model).type})
+    return cache.cache_dir() / "reports" / f"{Path(path).stem}-{key}.json"
+
+
+def _read_report(path: Path | None) -> Report | None:
+    if path is None or not path.is_file():
+        return None
+    try:
+        stored = json.loads(path.read_text(encoding="utf-8"))
+        return Report(stored["metrics"], stored["predictions"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # unreadable: evaluate again and write it anew
+
+
+def _write_report(path: Path, report: Report) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+    partial.write_text(json.dumps({"metrics": report.metrics,
+                                   "predictions": report.predictions}), encoding="utf-8")
+    os.replace(partial, path)  # atomic: a reader never sees half a report
+
+
 def evaluate_model(trained: Trained, examples: Sequence[Example], *,
-                   batch_size: int = 128, beam: int = 1) -> Report:
+                   batch_size: int = 128, beam: int = 1, use_cache: bool = True) -> Report:
     """Decode every example (greedily, or with beam search of ``beam`` beams) and score the
     predictions with the course's metrics.
 
     Over-long English inputs are cut to the model's ``max_src_len`` (as in training); the
     references are scored whole. An example whose English has no tokens predicts nothing.
+
+    A model of the model cache (:func:`train_model`) keeps its reports there too, so that a
+    later chapter that evaluates the same model on the same examples reads the report
+    instead of decoding again; ``use_cache=False`` always decodes.
     """
+    path = _report_path(trained, examples, batch_size, beam) if use_cache else None
+    if (stored := _read_report(path)) is not None:
+        return stored
+    report = _evaluate(trained, examples, batch_size, beam)
+    if path is not None:
+        _write_report(path, report)
+    return report
+
+
+def _evaluate(trained: Trained, examples: Sequence[Example], batch_size: int,
+              beam: int) -> Report:
+    """:func:`evaluate_model` without the cache."""
     nl_tokens = [tokenize_nl(ex.nl) for ex in examples]
     ref_tokens = [tokenize_code(ex.code) for ex in examples]
     nonempty = [i for i, tokens in enumerate(nl_tokens) if tokens]

@@ -143,3 +143,38 @@ def test_the_full_profile_stops_early_and_the_others_run_every_epoch():
     assert experiment.make_train_config(get_profile("full")).early_stop == 5
     assert experiment.make_train_config(get_profile("cpu")).early_stop is None
     assert experiment.make_train_config(get_profile("ci")).early_stop is None
+
+
+def test_a_cached_models_report_is_read_back_instead_of_decoded(data, monkeypatch):
+    model = experiment.train_model("rnn", data=data, progress=False, **SMALL_MODEL)
+    first = experiment.evaluate_model(model, data.dev)
+    reports = list((experiment.cache.cache_dir() / "reports").glob("rnn-*.json"))
+    assert reports, "the report was not kept"
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("a kept report must not decode again")
+
+    monkeypatch.setattr(experiment, "_decode", no_decoding)
+    again = experiment.evaluate_model(model, data.dev)
+    assert again == first  # the same metrics and predictions, through JSON
+    # other examples, another beam, or use_cache=False: decode
+    with pytest.raises(AssertionError, match="must not decode"):
+        experiment.evaluate_model(model, data.dev[:10])
+    with pytest.raises(AssertionError, match="must not decode"):
+        experiment.evaluate_model(model, data.dev, beam=3)
+    with pytest.raises(AssertionError, match="must not decode"):
+        experiment.evaluate_model(model, data.dev, use_cache=False)
+
+
+def test_a_damaged_report_is_evaluated_again(data):
+    model = experiment.train_model("rnn", data=data, progress=False, **SMALL_MODEL)
+    first = experiment.evaluate_model(model, data.test)
+    for path in (experiment.cache.cache_dir() / "reports").glob("rnn-*.json"):
+        path.write_text('{"metrics": ')  # cut short
+    assert experiment.evaluate_model(model, data.test) == first
+
+
+def test_a_model_outside_the_cache_keeps_no_report(trained, data):
+    before = set((experiment.cache.cache_dir() / "reports").glob("*.json"))
+    experiment.evaluate_model(trained, data.dev)  # trained into a run folder (out_dir)
+    assert set((experiment.cache.cache_dir() / "reports").glob("*.json")) == before
