@@ -471,8 +471,9 @@ if profile.name != "ci":
     # of token accuracy lost when the model reads its own guesses (cpu profile: kept
     # 95%, 74%, 66% for 0, 0.5, 1.0 when written).
     assert kept[0.0] > kept[0.5] > kept[1.0], kept
-    assert accuracy[1.0][1.0] > accuracy[0.0][1.0], accuracy  # the reference-fed model
-    # scores best on reference prefixes, the situation it was trained in
+    # On reference prefixes the reference-fed model scores best and the one that always
+    # read its own guesses worst (the text: its early training is hard).
+    assert accuracy[1.0][1.0] > accuracy[0.5][1.0] > accuracy[0.0][1.0], accuracy
 
 # %% [markdown]
 # Feeding its own guesses part of the time (scheduled sampling, Bengio et al., 2015, of

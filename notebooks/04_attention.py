@@ -380,8 +380,7 @@ display(Markdown(
     f"of them, {copy_share / copy_chance:.1f} times chance ({copy_chance:.1%}). "
     + ("Most of the time, then, the model looks at the word it writes." if copy_share > 0.5
        else f"The alignment is there, well above chance, but still weak after "
-            f"{len(attn.history.dev_loss)} epochs of training; the heatmaps above show it "
-            "forming.")))
+            f"{len(attn.history.dev_loss)} epochs of training.")))
 
 # %% tags=["outcome", "remove-cell"]
 assert n_copied > 0
