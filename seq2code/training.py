@@ -271,8 +271,14 @@ def train(model: Seq2Seq, train_pairs: list[Pair], dev_pairs: list[Pair], config
         if _stalled(history, config):
             break
 
-    if best_state is None and folder is not None and (folder / "best.pt").exists():
-        best_state = load_checkpoint(folder / "best.pt")["state_dict"]  # resumed after the best
+    if folder is not None and (folder / "best.pt").exists():
+        stored = load_checkpoint(folder / "best.pt")
+        if best_state is None:
+            best_state = stored["state_dict"]  # resumed after the best
+        if len(stored["history"]["dev_exact_match"]) != len(history.dev_exact_match):
+            # best.pt was written at its epoch: give it the whole run's history, so that its
+            # plots and "epoch k of n" see every epoch (best_epoch still names its weights)
+            save_checkpoint(folder / "best.pt", {**stored, "history": history.to_dict()})
     if best_state is not None:
         model.load_state_dict(best_state)
     model.eval()

@@ -65,6 +65,30 @@ def test_evaluate_json_in_a_subprocess(run_dir, env):
     assert 0.0 <= result["exact_match"] <= result["exact_match_canonical"] + 1e-9 <= 1.0 + 1e-9
 
 
+def test_train_and_evaluate_reproduce_the_chapters_numbers(run_dir, capsys):
+    """The two commands that chapter 8's closing table prints for each row give the chapters'
+    model and numbers: the weights of ``train`` equal those of the model cache's
+    ``train_model`` (what a chapter calls), and ``evaluate --json`` gives its test metrics."""
+    import torch
+
+    from seq2code import experiment
+
+    data = experiment.prepare_data("ci")
+    chapter = experiment.train_model("rnn", data=data, train_options={"epochs": 1},
+                                     progress=False)  # as a chapter trains it, cached
+    command = experiment.load_trained(run_dir / "best.pt")
+    chapter_weights, command_weights = chapter.model.state_dict(), command.model.state_dict()
+    assert chapter_weights.keys() == command_weights.keys()
+    for name, weight in chapter_weights.items():
+        assert torch.equal(weight, command_weights[name]), name
+    capsys.readouterr()
+    assert main(["evaluate", str(run_dir), "--split", "test", "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    metrics = experiment.evaluate_model(chapter, data.test).metrics
+    for key in ("n", "exact_match", "exact_match_canonical", "bleu", "parse_rate"):
+        assert printed[key] == metrics[key], key
+
+
 def test_evaluate_readable_table(run_dir, capsys):
     assert main(["evaluate", str(run_dir / "best.pt"), "--split", "test"]) == 0
     out = capsys.readouterr().out

@@ -133,6 +133,9 @@ def test_early_stop_ends_a_run_whose_dev_exact_match_stalls(tmp_path):
     stalled = TrainConfig(**{**CONFIG.to_dict(), "lr": 0.0, "epochs": 10, "early_stop": 2})
     _, history = run(config=stalled, checkpoint_dir=tmp_path)
     assert history.best_epoch == 0 and len(history.dev_exact_match) == 3  # best + 2 stalled
+    # best.pt holds the first epoch's weights and the whole run's history
+    best = load_checkpoint(tmp_path / "best.pt")
+    assert best["epoch"] == 1 and best["history"] == history.to_dict()
     # resuming a run that stopped early trains nothing more
     _, again = run(config=stalled, checkpoint_dir=tmp_path, resume=True)
     assert comparable(again) == comparable(history)
