@@ -64,6 +64,7 @@ from seq2code.models.base import count_parameters
 from seq2code.profiles import get_profile
 from seq2code.show import show_source
 from seq2code.tables import Table
+from seq2code.tokens import code_token_kind
 
 torch.manual_seed(0)
 profile = get_profile()
@@ -342,21 +343,30 @@ plt.show()
 
 # %% [markdown]
 # Where the code repeats a word of the description (a name, an attribute), the brightest
-# cell of its row often sits on that word. How often, over the whole dev set? For every
-# reference token that also appears among the English tokens, we feed the reference
-# (teacher forcing, so that every step is the reference's step) and ask whether the
-# position of the highest weight holds that same token. For comparison, *chance* is the
+# cell of its row often sits on that word. How often, over the whole dev set? A code token
+# can appear in its English description in two ways. Names, string literals and numbers
+# (`verbosity`, `'utf-8'`, `0`) are **copied**: the code takes them from the description.
+# Python keywords (`if`, `not`, `return`) and a few operators the English happens to share
+# are syntax, which the decoder writes from its vocabulary whatever it reads. For every
+# reference token of either kind that also appears among the English tokens, we feed the
+# reference (teacher forcing, so that every step is the reference's step) and ask whether
+# the position of the highest weight holds that same token. For comparison, *chance* is the
 # share that a uniformly random position would get.
 
 # %%
+COPIED_KINDS = ("name", "string", "number")  # code_token_kind of the tokens code copies
+
+
 @torch.no_grad()
 def copy_attention_share(trained, data, split="dev"):
-    """Over the reference tokens that also occur in their English source, the share of steps
-    whose highest attention weight sits on an occurrence of that token, and the share that
-    a uniform choice of position would get (chance)."""
+    """Over the reference tokens that also occur in their English source, by kind
+    (``"copied"``: names, strings, numbers; ``"syntax"``: keywords, operators; ``"all"``):
+    ``(share, chance, n)``, the share of steps whose highest attention weight sits on an
+    occurrence of that token, the share that a uniform choice of position would get, and
+    the number of such tokens."""
     model = trained.model.eval()
     device = next(model.parameters()).device
-    hits, chance, n = 0, 0.0, 0
+    counts = {group: [0, 0.0, 0] for group in ("copied", "syntax", "all")}  # hits, chance, n
     for batch in make_batches(data.pairs[split], batch_size=128):
         batch = batch.to(device)
         out = model(batch.src, batch.src_lens, batch.tgt_in, teacher_forcing=1.0)
@@ -367,31 +377,53 @@ def copy_attention_share(trained, data, split="dev"):
             for t, token in enumerate(tgt):  # out.attention[:, t] predicts y_{t+1} = tgt[t]
                 positions = [s for s, word in enumerate(src) if word == token]
                 if positions:
-                    n += 1
-                    hits += int(argmax[row, t]) in positions
-                    chance += len(positions) / len(src)
-    return hits / n, chance / n, n
+                    group = "copied" if code_token_kind(token) in COPIED_KINDS else "syntax"
+                    for c in (counts[group], counts["all"]):
+                        c[0] += int(argmax[row, t]) in positions
+                        c[1] += len(positions) / len(src)
+                        c[2] += 1
+    return {group: (hits / max(n, 1), chance / max(n, 1), n)
+            for group, (hits, chance, n) in counts.items()}
 
 
-copy_share, copy_chance, n_copied = copy_attention_share(attn, data)
+shares = copy_attention_share(attn, data)
+Table(["dev reference tokens found in their English", "tokens",
+       "highest weight on that word", "chance", "times chance"],
+      [[label, n, share, chance, share / max(chance, 1e-9)]
+       for label, (share, chance, n) in (
+           ("copied: names, strings, numbers", shares["copied"]),
+           ("syntax: keywords, operators", shares["syntax"]), ("all", shares["all"]))],
+      formats=[None, ",d", ".1%", ".1%", ".1f"])
+
+# %%
+copy_share, copy_chance, n_copied = shares["copied"]
 display(Markdown(
-    f"Over the {n_copied:,} dev reference tokens that also occur in their English "
-    f"description, the highest attention weight sits on that word for **{copy_share:.1%}** "
-    f"of them, {copy_share / copy_chance:.1f} times chance ({copy_chance:.1%}). "
-    + ("Most of the time, then, the model looks at the word it writes." if copy_share > 0.5
-       else f"The alignment is there, well above chance, but still weak after "
-            f"{len(attn.history.dev_loss)} epochs of training.")))
+    f"For the {n_copied:,} names, strings and numbers that the dev references copy from their "
+    f"description, the highest attention weight sits on that very word **{copy_share:.1%}** "
+    f"of the time, {copy_share / copy_chance:.1f} times chance ({copy_chance:.1%}). "
+    + ("Most of the time, then, the model looks at the word it copies: attention has learnt "
+       "an alignment that nobody showed it." if copy_share > 0.5
+       else f"After {len(attn.history.dev_loss)} epochs in the `{profile.name}` profile that "
+            "is above chance, but not yet most of the time: the alignment sharpens with "
+            "training (run the chapter in the `full` profile to see how far).")))
 
 # %% tags=["outcome", "remove-cell"]
-assert n_copied > 0
+all_share, all_chance, n_shared = shares["all"]
+assert n_copied > 0 and n_shared == n_copied + shares["syntax"][2]
 if profile.name == "ci":
     # A few epochs on a few thousand pairs: the alignment has only begun to form (about
     # twice chance after two of the four epochs); assert only that it beats chance.
+    assert all_share > 1.2 * all_chance, (all_share, all_chance)
+elif profile.name == "cpu":
+    # Two epochs (when written: all 19.4% against a chance of 10.7%, copied names and
+    # literals 14.9% against 9.3%): well above chance, not yet most of the time.
+    assert all_share > 1.5 * all_chance, (all_share, all_chance)
     assert copy_share > 1.2 * copy_chance, (copy_share, copy_chance)
 else:
-    # The floor of the text: well above chance (cpu profile when written: 19.4% against a
-    # chance of 10.7% after two epochs; the text says "most of the time" only above 50%).
-    assert copy_share > 1.5 * copy_chance, (copy_share, copy_chance)
+    # Trained to its best dev exact match (full, this CPU, 12 epochs: copied 55.0% against
+    # a chance of 9.3%, all 42.2%): the highest weight mostly on the copied word. The text
+    # says "most of the time" only above 50%; the floor leaves room for another device.
+    assert copy_share > 0.45 and copy_share > 4 * copy_chance, (copy_share, copy_chance)
 
 # %% [markdown]
 # ## 4.8 An explorer to step through decoding
@@ -575,7 +607,8 @@ check_additive_scores(additive_scores, strict=True)
 # - $W [h_t; h_s] = W_t h_t + W_s h_s$: the source half is computed once per sentence, the
 #   same function at a fraction of the cost per step.
 # - The decoder now chooses at each step which words to read; on Django its highest weight
-#   usually falls on the word that the code copies, and the explorer lets you watch it
-#   decide, step by step, with and without teacher forcing.
+#   falls on the name or literal that the code copies far more often than chance (section
+#   4.7 measures how often), and the explorer lets you watch it decide, step by step, with
+#   and without teacher forcing.
 # - The tables above compare exact match with the RNN and the LSTM, overall and by input
 #   length; chapter 5 compares all the models on the test set.
