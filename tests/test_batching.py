@@ -6,6 +6,7 @@ import random
 
 import pytest
 import torch
+from toy import batch_of
 
 from seq2code.batching import Batch, collate, encode_pairs, make_batches, pad
 from seq2code.vocab import EOS_ID, PAD_ID, SOS_ID, UNK_ID, Vocab
@@ -14,12 +15,9 @@ from seq2code.vocab import EOS_ID, PAD_ID, SOS_ID, UNK_ID, Vocab
 def _random_pairs(n: int, seed: int = 0) -> list[tuple[list[int], list[int]]]:
     """``n`` id pairs of random lengths (source 1-40, target 1-30 plus <sos>/<eos>)."""
     rng = random.Random(seed)
-    pairs = []
-    for _ in range(n):
-        src = [rng.randrange(4, 50) for _ in range(rng.randint(1, 40))]
-        tgt = [SOS_ID] + [rng.randrange(4, 50) for _ in range(rng.randint(1, 30))] + [EOS_ID]
-        pairs.append((src, tgt))
-    return pairs
+    src_lens = [rng.randint(1, 40) for _ in range(n)]
+    tgt_lens = [rng.randint(1, 30) for _ in range(n)]
+    return batch_of(src_lens, vocab=50, tgt_len=tgt_lens, seed=seed)[1]
 
 
 def _padding(batches: list[Batch]) -> int:

@@ -1,8 +1,6 @@
 """The experiment glue: data preparation, the model cache, translation and evaluation."""
 
-import os
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 import torch
@@ -10,7 +8,6 @@ import torch
 from seq2code import experiment
 from seq2code.profiles import get_profile
 
-SHARED_DATA = Path("/work/shared/datasets/django")
 # A profile even smaller than ci, so that a test trains in a few seconds.
 TINY = replace(get_profile("ci"), name="tiny", train_size=300, dev_size=40, test_size=40,
                epochs=1, batch_size=32, min_freq=1, max_src_len=30, max_tgt_len=30)
@@ -20,16 +17,12 @@ SMALL_MODEL = {"emb_dim": 16, "hidden_dim": 32}
 @pytest.fixture(autouse=True)
 def _environment(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("SEQ2CODE_CACHE", str(tmp_path_factory.getbasetemp() / "model-cache"))
-    if not os.environ.get("SEQ2CODE_DATA") and SHARED_DATA.exists():
-        monkeypatch.setenv("SEQ2CODE_DATA", str(SHARED_DATA))
     torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="module")
-def data():
-    if not os.environ.get("SEQ2CODE_DATA") and SHARED_DATA.exists():
-        return experiment.prepare_data(TINY, data_dir=SHARED_DATA)
-    return experiment.prepare_data(TINY)
+def data(shared_data):
+    return experiment.prepare_data(TINY, data_dir=shared_data)
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +46,8 @@ def test_prepare_data_cuts_each_split_to_the_profile(data):
     assert max(len(tgt) for _, tgt in data.pairs["train"]) <= TINY.max_tgt_len + 2
 
 
-def test_prepare_data_is_deterministic(data):
-    again = experiment.prepare_data(TINY, data_dir=os.environ.get("SEQ2CODE_DATA"))
+def test_prepare_data_is_deterministic(data, shared_data):
+    again = experiment.prepare_data(TINY, data_dir=shared_data)
     assert again.digest() == data.digest()
     assert again.src_vocab == data.src_vocab and again.pairs == data.pairs
 
@@ -115,9 +108,9 @@ def test_translate_refuses_an_empty_description(trained):
         experiment.translate(trained, "not a list")
 
 
-def test_models_take_the_profiles_size_unless_asked_otherwise(tmp_path):
+def test_models_take_the_profiles_size_unless_asked_otherwise(tmp_path, shared_data):
     small = replace(TINY, name="tiny-small", emb_dim=12, hidden_dim=20)
-    data = experiment.prepare_data(small, data_dir=os.environ.get("SEQ2CODE_DATA"))
+    data = experiment.prepare_data(small, data_dir=shared_data)
     by_profile = experiment.train_model("rnn", data=data, use_cache=False, progress=False,
                                         out_dir=tmp_path / "a")
     assert by_profile.model.config["emb_dim"] == 12

@@ -1,8 +1,6 @@
 """Every metric on hand-made cases, and every Django reference line parses after completion."""
 
 import math
-import os
-from pathlib import Path
 
 import pytest
 
@@ -21,16 +19,13 @@ from seq2code.metrics import (
 )
 from seq2code.tokens import tokenize_code, tokenize_nl, untokenize_code
 
-SHARED_DATA = Path("/work/shared/datasets/django")
-
 
 @pytest.fixture(scope="module")
-def django_splits():
-    """The three Django splits, from ``$SEQ2CODE_DATA`` or the shared copy."""
+def django_splits(shared_data):
+    """The three Django splits, from ``$SEQ2CODE_DATA`` (``shared_data`` in tests/conftest.py)."""
     from seq2code.data import load_django
 
-    data_dir = os.environ.get("SEQ2CODE_DATA") or (SHARED_DATA if SHARED_DATA.exists() else None)
-    return load_django(data_dir)
+    return load_django(shared_data)
 
 
 # --- exact match ------------------------------------------------------------------------

@@ -130,10 +130,43 @@ def test_teacher_forcing_zero_is_free_running_and_coins_are_reproducible(kind, m
     scrambled[:, 1:] = 4
     torch.testing.assert_close(model(batch.src, batch.src_lens, scrambled, 0.0, mode).logits,
                                free)
-    # with 0.5 the same generator seed gives the same output, and the coins matter
-    runs = [model(batch.src, batch.src_lens, batch.tgt_in, 0.5, mode,
-                  torch.Generator().manual_seed(seed)).logits for seed in (1, 1)]
-    torch.testing.assert_close(runs[0], runs[1])
+    gold = model(batch.src, batch.src_lens, batch.tgt_in, 1.0, mode).logits
+    # with 0.5 the same generator seed gives the same output
+    runs = {seed: model(batch.src, batch.src_lens, batch.tgt_in, 0.5, mode,
+                        torch.Generator().manual_seed(seed)).logits for seed in range(6)}
+    again = model(batch.src, batch.src_lens, batch.tgt_in, 0.5, mode,
+                  torch.Generator().manual_seed(1)).logits
+    torch.testing.assert_close(again, runs[1])
+    # ... and the coins matter: other draws give other logits, and some draw is neither the
+    # teacher-forced nor the free-running output
+    same = lambda a, b: torch.allclose(a, b, rtol=1e-4, atol=1e-5)  # noqa: E731
+    assert any(not same(runs[seed], runs[0]) for seed in runs)
+    assert any(not same(run, gold) and not same(run, free) for run in runs.values())
+    # where the output follows the teacher-forced or the free run is what the coins say; the
+    # model draws them as ``torch.rand(size, generator) < 0.5`` from a fresh generator
+    rows, steps = batch.tgt_in.shape
+    for seed, run in runs.items():
+        coins = torch.rand(steps if mode == "step" else rows,
+                           generator=torch.Generator().manual_seed(seed)) < 0.5
+        if mode == "sequence":  # one coin per row, for its whole sequence
+            torch.testing.assert_close(run[coins], gold[coins])
+            torch.testing.assert_close(run[~coins], free[~coins])
+            continue
+        # one coin per step (step 0 always reads <sos>): up to the first step of the other
+        # kind, the run is the teacher-forced (free) run
+        forced = coins[1:].tolist()
+        first_free = 1 + forced.index(False) if False in forced else steps
+        first_forced = 1 + forced.index(True) if True in forced else steps
+        torch.testing.assert_close(run[:, :first_free], gold[:, :first_free])
+        torch.testing.assert_close(run[:, :first_forced], free[:, :first_forced])
+        if first_free < steps:
+            # the first free step reads the model's own guess: rows whose guess is not the
+            # gold token leave the teacher-forced run there, the others do not
+            t = first_free
+            guessed_other = gold[:, t - 1].argmax(-1) != batch.tgt_in[:, t]  # [B]
+            assert guessed_other.any()
+            for row in range(rows):
+                assert same(run[row, t], gold[row, t]) != bool(guessed_other[row])
 
 
 def test_sequence_mode_mixes_rows():

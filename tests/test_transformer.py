@@ -135,22 +135,19 @@ def test_beam_search_of_one_beam_is_greedy_decoding():
     assert len(beam_search(model, batch.src, batch.src_lens, 3, 8).tokens) == 3
 
 
-def test_train_model_trains_the_transformer_with_teacher_forcing_one(tmp_path, monkeypatch):
+def test_train_model_trains_the_transformer_with_teacher_forcing_one(tmp_path, monkeypatch,
+                                                                     shared_data):
     """``KIND_TRAIN_OPTIONS``: ``train_model`` (and so ``train --model transformer``) trains
     the Transformer as chapter 8 does; an explicit option still wins."""
     from dataclasses import replace
-    from pathlib import Path
 
     from seq2code import experiment
     from seq2code.profiles import get_profile
 
-    shared = Path("/work/shared/datasets/django")
-    if shared.exists():
-        monkeypatch.setenv("SEQ2CODE_DATA", str(shared))
     monkeypatch.setenv("SEQ2CODE_CACHE", str(tmp_path / "cache"))
     tiny = replace(get_profile("ci"), name="tiny", train_size=64, dev_size=16, test_size=16,
                    epochs=1, batch_size=32, min_freq=1, max_src_len=20, max_tgt_len=20)
-    data = experiment.prepare_data(tiny)
+    data = experiment.prepare_data(tiny, data_dir=shared_data)
     small = {"emb_dim": 16, "hidden_dim": 32, "layers": 1}
     default = experiment.train_model("transformer", data=data, progress=False, **small)
     assert default.config["train_config"]["teacher_forcing"] == 1.0

@@ -1,7 +1,9 @@
-"""Toy data and training shared by the model tests: random pairs of chosen lengths, one
-padded batch of them, and a teacher-forced loop that fits a model to one batch."""
+"""Toy data and training shared by the tests: random pairs of chosen lengths, one padded
+batch of them, and a teacher-forced loop that fits a model to one batch."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import torch
 
@@ -10,14 +12,16 @@ from seq2code.training import sequence_loss
 from seq2code.vocab import EOS_ID, SOS_ID
 
 
-def batch_of(lengths, vocab: int = 20, tgt_len: int = 6, seed: int = 0
-             ) -> tuple[Batch, list[Pair]]:
+def batch_of(lengths: Sequence[int], vocab: int = 20, tgt_len: int | Sequence[int] = 6,
+             seed: int = 0) -> tuple[Batch, list[Pair]]:
     """A batch of random pairs: sources of the given ``lengths``, targets
-    ``<sos> y_1 .. y_tgt_len <eos>``, ids in ``[4, vocab)``; and the pairs themselves."""
+    ``<sos> y_1 .. y_m <eos>`` with ``m`` = ``tgt_len`` (one length for every pair, or one per
+    pair), ids in ``[4, vocab)``; and the pairs themselves."""
+    tgt_lens = [tgt_len] * len(lengths) if isinstance(tgt_len, int) else list(tgt_len)
     g = torch.Generator().manual_seed(seed)
     pairs = [(torch.randint(4, vocab, (n,), generator=g).tolist(),
-              [SOS_ID, *torch.randint(4, vocab, (tgt_len,), generator=g).tolist(), EOS_ID])
-             for n in lengths]
+              [SOS_ID, *torch.randint(4, vocab, (m,), generator=g).tolist(), EOS_ID])
+             for n, m in zip(lengths, tgt_lens, strict=True)]
     return collate(pairs, range(len(pairs))), pairs
 
 
