@@ -14,6 +14,7 @@ Its keys:
 
 from __future__ import annotations
 
+import codecs
 import os
 import tempfile
 from pathlib import Path
@@ -71,6 +72,8 @@ def load_checkpoint(path: str | Path, expected_kind: str | None = None) -> dict:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch raises many kinds for a damaged file
+        if not _looks_like_torch_file(path):
+            raise CheckpointError(_not_a_torch_file(path)) from None
         reason = " ".join(str(exc).split())[:120] or type(exc).__name__
         raise CheckpointError(f"{path} is truncated or corrupt ({reason}): train it again "
                               "or use another checkpoint") from None
@@ -81,9 +84,39 @@ def load_checkpoint(path: str | Path, expected_kind: str | None = None) -> dict:
         raise CheckpointError(f"{path} has checkpoint format {payload['format']}, newer than "
                               f"this seq2code reads ({FORMAT}): upgrade seq2code")
     if expected_kind is not None and payload["kind"] != expected_kind:
-        raise CheckpointError(f"{path} holds a {payload['kind']!r} model, not the "
-                              f"{expected_kind!r} model asked for")
+        raise CheckpointError(f"{path} holds a model of kind {payload['kind']!r}, not "
+                              f"{expected_kind!r} as asked")
     return payload
+
+
+#: How a file written by ``torch.save`` starts: a zip archive (PyTorch 1.6 and later), or a
+#: pickle (the legacy format; protocol 2 or later begins with the byte 0x80).
+_TORCH_MAGICS = (b"PK\x03\x04", b"\x80")
+
+
+def _looks_like_torch_file(path: Path) -> bool:
+    """Whether ``path`` starts as a file of ``torch.save`` does; an empty file counts as one
+    (a truncated checkpoint), so that only a file with other contents is called foreign."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except OSError:  # unreadable: torch's own reason says why
+        return True
+    return not head or head.startswith(_TORCH_MAGICS)
+
+
+def _not_a_torch_file(path: Path) -> str:
+    """The one-line message for a file that ``torch.save`` did not write (a text file, say)."""
+    with open(path, "rb") as f:
+        head = f.read(512)
+    try:  # an incremental decoder lets a character cut at byte 512 pass
+        codecs.getincrementaldecoder("utf-8")().decode(head)
+        text = b"\0" not in head
+    except UnicodeDecodeError:
+        text = False
+    what = "it is not a PyTorch file but text" if text else "it is not a PyTorch file"
+    return (f"{path} is not a seq2code checkpoint: {what}; pass the best.pt or last.pt that "
+            "`python -m seq2code train --model KIND --out DIR` writes, or the folder DIR")
 
 
 def model_from_checkpoint(payload: dict) -> tuple[Seq2Seq, Vocab, Vocab]:

@@ -7,18 +7,23 @@
     python -m seq2code generate runs/rnn "return the length of the list items"
 
 Errors are one line on stderr, ``seq2code: error: ...``, and a non-zero exit status: 2 for
-a wrong command line (unknown model kind, empty description), 1 for a failure while running
-(missing or corrupt checkpoint, missing data). Never a traceback (``SEQ2CODE_DEBUG=1``
-shows one for an unexpected error).
+a wrong command line (unknown model kind, empty description, ``--beam`` below 1, a
+``--timeout`` that is not a positive number), 1 for a failure while running (missing,
+corrupt or foreign checkpoint, missing data). Never a traceback (``SEQ2CODE_DEBUG=1``
+shows one for an unexpected error). Warnings, such as a description of which the model
+knows no word, are one line each, ``seq2code: warning: ...``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
+import re
 import sys
 import warnings
+from collections.abc import Container
 from pathlib import Path
 
 from seq2code.kinds import KINDS
@@ -59,7 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser("evaluate", help="score a checkpoint on dev or test")
     evaluate.add_argument("checkpoint", type=Path, metavar="CHECKPOINT",
                           help="a checkpoint file, or the folder holding best.pt")
-    evaluate.add_argument("--split", choices=["dev", "test"], default="dev")
+    evaluate.add_argument("--split", choices=["dev", "test"], default="dev",
+                          help="the examples to score: dev, or test for the final numbers "
+                          "(default: dev)")
     evaluate.add_argument("--beam", type=int, default=1, metavar="K",
                           help="beam search with K beams (1: greedy decoding, the default)")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
@@ -158,19 +165,45 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _the_description(message: str) -> str:
+    """A message of :func:`seq2code.experiment.translate` about its first description, said
+    of the command line's one description: "the description", not "description 1"."""
+    return re.sub(r"^description 1\b", "the description", message)
+
+
+def _knows_none_of(tokens: list[str], vocab: Container[str]) -> bool:
+    """Whether the English vocabulary ``vocab`` holds none of the description's words (its
+    tokens with a letter or digit; all its tokens when it has no such word)."""
+    words = [token for token in tokens if any(char.isalnum() for char in token)] or tokens
+    return not any(word in vocab for word in words)
+
+
 def _cmd_generate(args: argparse.Namespace) -> int:
     from seq2code import experiment
+    from seq2code.tokens import tokenize_nl
 
-    if not args.description.strip():
+    tokens = tokenize_nl(args.description)  # control characters alone are no tokens either
+    if not tokens:
         raise UsageError("the description is empty: give an English description in quotes")
     if args.beam < 1:
         raise UsageError("--beam must be at least 1")
+    if not (args.timeout > 0 and math.isfinite(args.timeout)):
+        raise UsageError("--timeout must be a positive number of seconds")
     trained = experiment.load_trained(resolve_checkpoint(args.checkpoint),
                                       expected_kind=args.model)
-    try:
-        [code] = experiment.translate(trained, [args.description], beam=args.beam)
-    except ValueError as exc:  # a description with no tokens at all
-        raise UsageError(str(exc)) from None
+    if _knows_none_of(tokens[:trained.max_src_len or None], trained.src_vocab):
+        warnings.warn("none of the description's words is in the model's English vocabulary: "
+                      "it reads only <unk>, so the code it writes is meaningless",
+                      stacklevel=1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        try:
+            [code] = experiment.translate(trained, [args.description], beam=args.beam)
+        except ValueError as exc:  # a description with no tokens at all
+            raise UsageError(_the_description(str(exc))) from None
+    for warning in caught:  # "description 1 has N tokens: truncated ..."
+        warnings.warn(_the_description(str(warning.message)), warning.category,
+                      stacklevel=1)
     print(code)
     if args.run:
         from seq2code.sandbox import run

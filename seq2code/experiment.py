@@ -347,10 +347,10 @@ def translate(trained: Trained, texts: Sequence[str], max_len: int | None = None
     for i, text in enumerate(texts):
         tokens = tokenize_nl(text)
         if not tokens:
-            raise ValueError(f"description {i} is empty: give an English description")
+            raise ValueError(f"description {i + 1} is empty: give an English description")
         limit = trained.max_src_len
         if limit and len(tokens) > limit:
-            warnings.warn(f"description {i} has {len(tokens)} tokens: truncated to the first "
+            warnings.warn(f"description {i + 1} has {len(tokens)} tokens: truncated to the first "
                           f"{limit} (the model's maximum input length)", stacklevel=2)
         sources.append(_cut_source(tokens, limit))
     if not sources:

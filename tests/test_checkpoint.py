@@ -80,6 +80,19 @@ def test_not_a_seq2code_checkpoint(tmp_path):
     assert "not a seq2code checkpoint" in one_line(info)
 
 
+@pytest.mark.parametrize("content", [b"43\n", "a note: café\n".encode() * 100,
+                                     b"\x00\x01\x02\xff binary"])
+def test_a_file_that_torch_did_not_write_is_not_called_truncated(tmp_path, content):
+    path = tmp_path / "notes.txt"
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(path)
+    message = one_line(info)
+    assert message.startswith(f"{path} is not a seq2code checkpoint: it is not a PyTorch file")
+    assert "truncated" not in message and "corrupt" not in message
+    assert ("but text" in message) == (b"\x00" not in content)
+
+
 def test_pickled_code_is_not_run(tmp_path):
     path = tmp_path / "evil.pt"
     torch.save({"format": 1, "kind": "rnn", "model_config": {}, "state_dict": {},
@@ -93,7 +106,7 @@ def test_wrong_kind_is_refused_naming_both(saved):
     with pytest.raises(CheckpointError) as info:
         load_checkpoint(path, expected_kind="lstm")
     message = one_line(info)
-    assert "'attention'" in message and "'lstm'" in message
+    assert "holds a model of kind 'attention', not 'lstm'" in message
 
 
 def test_crash_mid_save_leaves_the_previous_file_intact(saved, monkeypatch):

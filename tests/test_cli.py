@@ -111,6 +111,9 @@ def test_generate_truncates_a_very_long_description_with_a_warning(run_dir, caps
     warnings = [line for line in err.splitlines() if line.strip()]
     assert len(warnings) == 1 and warnings[0].startswith("seq2code: warning: ")
     assert "truncated" in warnings[0]
+    # one description on the command line: "the description", not a (0-based) number
+    assert warnings[0].startswith("seq2code: warning: the description has 20001 tokens")
+    assert "description 0" not in err and "description 1" not in err
 
 
 @pytest.mark.parametrize("description", ["", "   \t  "])
@@ -142,13 +145,30 @@ def test_corrupt_checkpoint(run_dir, tmp_path, capsys):
     truncated = tmp_path / "truncated.pt"
     truncated.write_bytes((run_dir / "best.pt").read_bytes()[:1000])
     assert main(["generate", str(truncated), "return x"]) == 1
-    _one_error_line(capsys.readouterr().err)
+    line = _one_error_line(capsys.readouterr().err)
+    assert f"{truncated} is truncated or corrupt" in line and "PyTorch" not in line
+
+
+@pytest.mark.parametrize("content", [b"43\n", b"return the value of x\n",
+                                     b"\x00\x01\x02 binary, but not torch's"])
+def test_a_file_that_is_not_a_pytorch_file_is_named_as_such(tmp_path, env, capsys, content):
+    """A text file given as the checkpoint is not called "truncated or corrupt (43)": the
+    message names the file, says it is not a PyTorch file, and what to pass instead."""
+    notes = tmp_path / "notes.txt"
+    notes.write_bytes(content)
+    assert main(["generate", str(notes), "return x"]) == 1
+    out, err = capsys.readouterr()
+    line = _one_error_line(err)
+    assert f"{notes} is not a seq2code checkpoint" in line and "not a PyTorch file" in line
+    assert "best.pt" in line and "--out DIR" in line
+    assert "truncated" not in line and "corrupt" not in line and out == ""
 
 
 def test_checkpoint_of_the_wrong_kind(run_dir, capsys):
     assert main(["evaluate", str(run_dir), "--model", "lstm", "--json"]) == 1
     line = _one_error_line(capsys.readouterr().err)
-    assert "lstm" in line and "rnn" in line
+    assert "holds a model of kind 'rnn', not 'lstm'" in line
+    assert "a 'rnn'" not in line
 
 
 def test_unknown_model_kind(tmp_path, env, capsys):
@@ -186,6 +206,24 @@ def test_a_beam_below_one_is_refused(run_dir, capsys, command):
     assert capsys.readouterr().out == ""
 
 
+@pytest.mark.parametrize("timeout", ["-1", "0", "-0.5", "nan", "inf"])
+def test_a_timeout_that_is_not_a_positive_number_is_refused(run_dir, capsys, timeout):
+    """Up front, like ``--beam 0``: no code printed first, then "unexpected ValueError"."""
+    assert main(["generate", str(run_dir), "return the value of x", "--run",
+                 "--timeout", timeout]) == 2
+    out, err = capsys.readouterr()
+    line = _one_error_line(err)
+    assert line == "seq2code: error: --timeout must be a positive number of seconds"
+    assert out == ""
+
+
+def test_evaluate_help_names_the_default_split(capsys):
+    assert main(["evaluate", "--help"]) == 0
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert ("--split {dev,test} the examples to score: dev, or test for the final numbers "
+            "(default: dev)") in help_text
+
+
 def test_missing_data(run_dir, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("SEQ2CODE_DATA", str(tmp_path / "no-data-here"))
     assert main(["evaluate", str(run_dir), "--json"]) == 1
@@ -218,12 +256,33 @@ def test_generate_gives_code_for_odd_descriptions(run_dir, capsys, description):
     assert out.endswith("\n") and "Traceback" not in err
 
 
+@pytest.mark.parametrize("description", ["zqxv wvvkq jjjxq pffft", "zqxv , wvvkq ."])
+def test_generate_warns_when_it_knows_no_word_of_the_description(run_dir, capsys, description):
+    """Only <unk> goes in: the code still comes out, with one warning line that says so
+    (punctuation the vocabulary knows does not count as a known word)."""
+    assert main(["generate", str(run_dir), description]) == 0
+    out, err = capsys.readouterr()
+    assert out.endswith("\n") and out.strip()
+    [line] = [line for line in err.splitlines() if line.strip()]
+    assert line == ("seq2code: warning: none of the description's words is in the model's "
+                    "English vocabulary: it reads only <unk>, so the code it writes is "
+                    "meaningless")
+
+
+def test_generate_does_not_warn_when_it_knows_a_word(run_dir, capsys):
+    assert main(["generate", str(run_dir), "zqxv wvvkq return the value"]) == 0
+    out, err = capsys.readouterr()
+    assert out.strip() and err == ""
+
+
 @pytest.mark.parametrize("description", ["\x00\x01\x02", "\u200b\u200b", "\n\r\t\x0b\x0c",
                                          "\x1b\x7f"])
 def test_generate_refuses_descriptions_without_a_token(run_dir, capsys, description):
-    """Control and invisible characters are not words: such a description is empty."""
+    """Control and invisible characters are not words: such a description is empty (and the
+    one description of the command line is "the description", not "description 0")."""
     assert main(["generate", str(run_dir), description]) == 2
-    assert "empty" in _one_error_line(capsys.readouterr().err)
+    assert _one_error_line(capsys.readouterr().err) == (
+        "seq2code: error: the description is empty: give an English description in quotes")
 
 
 def test_generate_a_100000_character_description_in_a_subprocess(run_dir, env):
