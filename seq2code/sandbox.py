@@ -11,8 +11,11 @@ on the path) in a throwaway temporary folder, and contains it in layers:
 2. **An audit hook** (:pep:`578`), installed by a small bootstrap before the snippet runs and
    impossible to remove from Python: it refuses sockets, starting processes
    (``subprocess``, ``os.system``, ``os.fork``, ``os.exec*``, ``os.posix_spawn``),
-   signalling other processes, ``ctypes``, and any write, delete, rename or new folder
-   outside the temporary folder.
+   signalling other processes, ``ctypes`` (beyond the import of the module itself), any
+   write, delete, rename, new folder or symbolic link outside the temporary folder, and any
+   read or listing outside it and Python's own installation (the standard library,
+   site-packages, time-zone data), so a snippet cannot read the home folder, a mounted
+   Google Drive or the model cache. Paths are resolved (``..``, symbolic links) first.
 3. **A wall-clock limit**: the child runs in its own process group, killed as a whole when
    time is up.
 
@@ -43,7 +46,7 @@ FILE_SIZE_LIMIT = 16 * 1024 * 1024
 # snippet from stdin, installs the audit hook, runs the snippet, and reports the name of an
 # uncaught exception as JSON on the pipe RESULT_FD (opened before the hook is installed).
 _BOOTSTRAP = r'''
-import json, os, sys, traceback
+import json, os, pwd, sys, sysconfig, traceback
 
 _result = os.fdopen(int(sys.argv[1]), "w")
 _source = sys.stdin.read()
@@ -51,6 +54,26 @@ _folder = os.path.realpath(os.getcwd())
 _devnull = os.path.realpath(os.devnull)
 
 import subprocess, _posixsubprocess  # loaded now, so that the hook can refuse a reload
+
+def _read_roots():
+    # the folder, then where Python imports from and keeps its data (time zones); never "/"
+    # nor a folder holding the home folder, whatever a stray path entry says
+    try:
+        home = os.path.realpath(pwd.getpwuid(os.getuid()).pw_dir)
+    except KeyError:
+        home = None
+    tzpath = (sysconfig.get_config_var("TZPATH") or "").split(os.pathsep)
+    roots = set()
+    for path in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
+                 *sys.path, *tzpath):
+        if path:
+            real = os.path.realpath(path)
+            if real != os.sep and not (home and os.path.commonpath([real, home]) == real):
+                roots.add(real)
+    return (_folder, *sorted(roots))
+
+_READ_ROOTS = _read_roots()
+_READ_FILES = {_devnull, "/dev/urandom", "/dev/random", os.path.realpath(sys.executable)}
 
 def _refuse_fork_exec(*args, **kwargs):
     raise PermissionError("sandbox: starting a process is not allowed")
@@ -66,19 +89,49 @@ _REFUSED_IMPORTS = {"_posixsubprocess"}  # a fresh copy would undo the patch abo
 # event -> positions of the path arguments that must lie inside the folder
 _PATH_EVENTS = {"os.remove": (0,), "os.rmdir": (0,), "shutil.rmtree": (0,),
                 "os.rename": (0, 1), "os.link": (0, 1), "os.symlink": (1,),
+                "os.setxattr": (0,), "os.removexattr": (0,),
                 "os.mkdir": (0,), "os.truncate": (0,), "os.chmod": (0,), "os.chown": (0,),
                 "os.utime": (0,), "os.chflags": (0,), "os.lchmod": (0,), "os.lchown": (0,),
                 "os.mkfifo": (0,), "os.mknod": (0,), "shutil.copyfile": (1,),
                 "shutil.copytree": (1,), "shutil.move": (1,)}
+# event -> positions of the path arguments that must be readable (None: the working folder)
+_READ_EVENTS = {"os.listdir": (0,), "os.scandir": (0,), "os.walk": (0,), "os.fwalk": (0,),
+                "os.listxattr": (0,), "os.getxattr": (0,), "pathlib.Path.glob": (0,),
+                "pathlib.Path.rglob": (0,), "shutil.copyfile": (0,), "shutil.copytree": (0,)}
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
+
+def _real(path):
+    return os.path.realpath(os.fsdecode(os.fspath(path)))
 
 def _inside(path):
     if isinstance(path, int):  # an already open file descriptor
         return True
-    real = os.path.realpath(os.fsdecode(os.fspath(path)))
+    real = _real(path)
     return real == _devnull or os.path.commonpath([_folder, real]) == _folder
 
+def _readable(path):
+    if isinstance(path, int):
+        return True
+    real = _real(path)
+    return real in _READ_FILES or any(os.path.commonpath([root, real]) == root
+                                      for root in _READ_ROOTS)
+
+def _glob_start(pattern, root_dir):
+    # the folder a glob pattern lists first: its part before the first wildcard
+    pattern = os.fsdecode(os.fspath(pattern))
+    head = []
+    for part in pattern.split(os.sep):
+        if any(c in part for c in "*?["):
+            break
+        head.append(part)
+    start = os.sep.join(head) or (os.sep if pattern.startswith(os.sep) else os.curdir)
+    return start if root_dir is None else os.path.join(os.fsdecode(os.fspath(root_dir)), start)
+
 def _hook(event, args):
+    if event == "ctypes.dlopen" and args[0] is None:
+        # importing ctypes (numpy does) opens the interpreter's own symbols; finding or
+        # calling anything in them is refused still (ctypes.dlsym, ctypes.call_function)
+        return
     if event in _REFUSED or event.startswith(_REFUSED_PREFIXES):
         raise PermissionError(f"sandbox: {event} is not allowed")
     if event == "import" and args[0] in _REFUSED_IMPORTS:
@@ -89,10 +142,29 @@ def _hook(event, args):
             isinstance(flags, int) and flags & _WRITE_FLAGS)
         if writes and not _inside(path):
             raise PermissionError(f"sandbox: writing {path!r} outside the folder is not allowed")
-    elif event in _PATH_EVENTS:
-        for i in _PATH_EVENTS[event]:
-            if i < len(args) and args[i] is not None and not _inside(args[i]):
-                raise PermissionError(f"sandbox: {event} on {args[i]!r} is not allowed")
+        if not _readable(path):
+            raise PermissionError(f"sandbox: reading {path!r} outside the folder is not allowed")
+    elif event == "os.symlink":  # the link must point inside too, seen from where it lies
+        target = os.path.join(os.path.dirname(os.fsdecode(os.fspath(args[1]))),
+                              os.fsdecode(os.fspath(args[0])))
+        if not _inside(target):
+            raise PermissionError(f"sandbox: os.symlink to {args[0]!r} is not allowed")
+    elif event == "glob.glob/2":
+        start = _glob_start(args[0], args[2])
+        if not _readable(start):
+            raise PermissionError(f"sandbox: glob.glob in {start!r} is not allowed")
+    elif event == "sqlite3.connect":  # SQLite opens (and creates) its files itself
+        database = os.fsdecode(os.fspath(args[0]))
+        if database not in ("", ":memory:") and (database.startswith("file:")
+                                                  or not _inside(database)):
+            raise PermissionError(f"sandbox: sqlite3.connect on {args[0]!r} is not allowed")
+    for i in _PATH_EVENTS.get(event, ()):
+        if i < len(args) and args[i] is not None and not _inside(args[i]):
+            raise PermissionError(f"sandbox: {event} on {args[i]!r} is not allowed")
+    for i in _READ_EVENTS.get(event, ()):
+        path = args[i] if i < len(args) and args[i] is not None else os.curdir
+        if not _readable(path):
+            raise PermissionError(f"sandbox: {event} on {path!r} is not allowed")
 
 sys.addaudithook(_hook)
 _exception = None

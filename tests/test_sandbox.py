@@ -2,6 +2,8 @@
 
 import os
 import socket
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -124,3 +126,89 @@ def test_file_size_is_limited_inside_the_folder():
 def test_describe_says_what_happened_in_one_line(code, words):
     line = run(code, timeout=1.0).describe()
     assert words in line and "\n" not in line
+
+
+SECRET = "drive-token-5f3a9c"
+
+
+@pytest.fixture
+def secret(tmp_path):
+    """A private file outside the sandbox's folder, as a model cache on Drive would be."""
+    path = tmp_path / "token.txt"
+    path.write_text(SECRET)
+    return path
+
+
+def _from_sandbox_parent(path):
+    """``path`` relative to the parent of the sandbox's folder, which is the temp folder."""
+    return os.path.relpath(os.path.realpath(path), os.path.realpath(tempfile.gettempdir()))
+
+
+@pytest.mark.parametrize("code", [
+    "print(open('/etc/passwd').read())",
+    "import os\nprint(os.listdir('/'))",
+    f"import os\nprint(os.listdir({str(Path.home())!r}))",
+    f"import os\nprint([e.name for e in os.scandir({str(Path.home())!r})])",
+    "import os\nprint(next(os.walk('/')))",
+    "import glob\nprint(glob.glob('/etc/*'))",
+    "import pathlib\nprint(list(pathlib.Path('/').iterdir()))",
+    "import pathlib\nprint(list(pathlib.Path('/etc').glob('*')))",
+])
+def test_reading_or_listing_outside_the_folder_is_refused(code):
+    result = run(code)
+    assert result.status == "error" and result.exception == "PermissionError", result
+    assert "sandbox:" in result.stderr
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize("how", [
+    "print(open({p!r}).read())",
+    "import pathlib\nprint(pathlib.Path({p!r}).read_text())",
+    "import os\nprint(os.read(os.open({p!r}, os.O_RDONLY), 100))",
+    "import shutil\nshutil.copyfile({p!r}, 'copy.txt')\nprint(open('copy.txt').read())",
+    "print(open('../' + {rel!r}).read())",
+    "import sqlite3\nsqlite3.connect({p!r})",
+])
+def test_a_private_file_outside_the_folder_cannot_be_read(secret, how):
+    result = run(how.format(p=str(secret), rel=_from_sandbox_parent(secret)))
+    assert result.exception == "PermissionError", result
+    assert SECRET not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("how", [
+    "import os\nos.symlink({p!r}, 'link')\nprint(open('link').read())",
+    # a link that points inside from where it was made, then moved up to point outside
+    "import os\nos.mkdir('sub')\nos.symlink('../' + {rel!r}, 'sub/link')\n"
+    "os.rename('sub/link', 'link')\nprint(open('link').read())",
+])
+def test_symbolic_links_do_not_lead_outside(secret, how):
+    result = run(how.format(p=str(secret), rel=_from_sandbox_parent(secret)))
+    assert result.exception == "PermissionError", result
+    assert SECRET not in result.stdout + result.stderr
+
+
+def test_the_folder_and_python_itself_stay_readable():
+    code = ("import glob, json, math, os, random\n"
+            "open('notes.txt', 'w').write('hi')\n"
+            "os.mkdir('sub')\n"
+            "print(open('notes.txt').read(), sorted(os.listdir()), glob.glob('*.txt'),\n"
+            "      [d for _, ds, _ in os.walk('.') for d in ds], json.dumps(math.pi > 3),\n"
+            "      0 <= random.random() < 1, len(os.urandom(4)), open(os.devnull).read() == '')")
+    result = run(code)
+    assert result.status == "ok", result
+    assert result.stdout.split() == ["hi", "['notes.txt',", "'sub']", "['notes.txt']",
+                                     "['sub']", "true", "True", "4", "True"]
+
+
+def test_numpy_imports_in_the_sandbox():
+    pytest.importorskip("numpy")
+    result = run("import numpy as np\nprint(int(np.arange(4).sum()))", timeout=20,
+                 memory_mb=1024)
+    assert result.status == "ok", result
+    assert result.stdout.strip() == "6"
+
+
+def test_ctypes_imports_but_cannot_call_anything():
+    result = run("import ctypes\nctypes.CDLL(None).system(b'true')")
+    assert result.exception == "PermissionError"
+    assert "ctypes" in result.stderr
