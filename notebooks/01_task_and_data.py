@@ -587,10 +587,10 @@ check_shift_by_one(shift_by_one, strict=True)
 # and let broadcasting do the rest.
 #
 # <details><summary>Hint</summary>
-# <code>torch.arange(max_len)</code> has shape <code>[max_len]</code>; index it with
-# <code>[None, :]</code> to get <code>[1, max_len]</code>, and the lengths with
-# <code>[:, None]</code> to get <code>[batch, 1]</code>. Position <code>s</code> is real when
-# <code>s &lt; length</code>.
+# Broadcasting compares every position with every length when one of the two is a row and
+# the other a column: give the positions (<code>torch.arange</code>) a leading axis of size 1
+# and the lengths a trailing one. Then choose the comparison that is True at the positions
+# 0, ..., L - 1 of a row of length L and False from L on.
 # </details>
 
 # %% tags=["exercise"]
@@ -627,12 +627,14 @@ check_lengths_to_mask(lengths_to_mask, strict=True)
 # token of id $i$. It starts with the four special tokens `<pad>`, `<sos>`, `<eos>`,
 # `<unk>` (ids 0 to 3), followed by every token seen at least `min_freq` times, most
 # frequent first, and equally frequent tokens in alphabetical order (so that the same data
-# always gives the same ids). `Vocab.build` in section 1.5 is one answer; try it yourself
-# first.
+# always gives the same ids). `Vocab.build` in section 1.5 is one answer, and the check
+# refuses it: write your own.
 #
 # <details><summary>Hint</summary>
-# <code>collections.Counter</code> counts; <code>sorted(tokens, key=lambda t: (-counts[t],
-# t))</code> orders by decreasing count, then alphabetically.
+# <code>collections.Counter</code> counts the tokens of all the lists. <code>sorted</code>
+# takes a <code>key</code> function, and tuples compare item by item: a key that returns a
+# pair sorts by its first item and breaks ties with the second. Which first item puts the
+# largest count first?
 # </details>
 
 # %% tags=["exercise"]

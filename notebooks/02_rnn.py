@@ -456,8 +456,10 @@ check_rnn_parameters(rnn_parameters, strict=True)
 # of shape `[B, H]`.
 #
 # <details><summary>Hint</summary>
-# The rows of <code>x_t</code> are the examples, so <code>W_xh x_t</code> for every row at
-# once is <code>x_t @ W_xh.T</code>; likewise for <code>h_prev</code>.
+# The formula is written for one column vector, but the rows of <code>x_t</code> are the
+# examples. Follow the shapes: <code>[B, E]</code> can only be multiplied by something of
+# shape <code>[E, ...]</code>, and the result must be <code>[B, H]</code>; which form of
+# W_xh is <code>[E, H]</code>? The same goes for <code>h_prev</code> and W_hh.
 # </details>
 
 # %% tags=["exercise"]

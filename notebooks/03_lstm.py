@@ -529,27 +529,30 @@ def lstm_parameters(V_src, V_tgt, E, H):
 check_lstm_parameters(lstm_parameters, strict=True)
 
 # %% [markdown]
-# ### Exercise 2: one LSTM step with an `nn.LSTMCell`'s weights
+# ### Exercise 2: one LSTM step from the stacked weights
 #
-# Write `lstm_step(x_t, h_prev, c_prev, cell)`: one step of the equations of section 3.1
-# for a batch, with the weights of `cell`, an `nn.LSTMCell`. Its `cell.weight_ih`
-# $[4H, E]$, `cell.weight_hh` $[4H, H]$, `cell.bias_ih` and `cell.bias_hh` $[4H]$ stack the
-# four blocks in PyTorch's order $i, f, g, o$. This time compute the four pre-activations
-# together, with one product per weight matrix, and cut the result into the gates.
-# `x_t` is `[B, E]`, `h_prev` and `c_prev` are `[B, H]`; return `(h_t, c_t)`. The check
-# compares your step with `cell(x_t, (h_prev, c_prev))`.
+# Write `lstm_step(x_t, h_prev, c_prev, W_ih, W_hh, b_ih, b_hh)`: one step of the equations
+# of section 3.1 for a batch, from raw weight tensors laid out as an `nn.LSTMCell`'s:
+# `W_ih` $[4H, E]$, `W_hh` $[4H, H]$, `b_ih` and `b_hh` $[4H]$, each stacking the four
+# blocks in PyTorch's order $i, f, g, o$. Unlike section 3.2, compute the four
+# pre-activations together, with one product per weight matrix, and cut the result into the
+# gates; PyTorch's own `nn.LSTMCell` and `torch.lstm_cell` are not allowed. `x_t` is
+# `[B, E]`, `h_prev` and `c_prev` are `[B, H]`; return `(h_t, c_t)`. The check compares your
+# step with an `nn.LSTMCell` that holds the same weights.
 #
 # <details><summary>Hint</summary>
-# <code>x_t @ cell.weight_ih.T + cell.bias_ih + h_prev @ cell.weight_hh.T + cell.bias_hh</code>
-# has shape <code>[B, 4H]</code>; <code>.chunk(4, dim=-1)</code> cuts it into i, f, g, o.
-# Three gates go through a sigmoid, the candidate through tanh.
+# As in chapter 2's <code>rnn_step</code>, a batch of row vectors times a weight's transpose
+# applies the weight to every row. The two products and the two biases add up to one
+# tensor of pre-activations; which shape does it have, and along which axis do the four
+# gates sit? <code>chunk</code> cuts a tensor into equal pieces along the axis you name.
+# Which of the four pieces goes through tanh rather than a sigmoid?
 # </details>
 
 # %% tags=["exercise"]
 from seq2code.exercises.ch03 import check_lstm_step
 
 
-def lstm_step(x_t, h_prev, c_prev, cell):
+def lstm_step(x_t, h_prev, c_prev, W_ih, W_hh, b_ih, b_hh):
     # your code here
     raise NotImplementedError
 
@@ -563,10 +566,10 @@ import torch
 from seq2code.exercises.ch03 import check_lstm_step
 
 
-def lstm_step(x_t, h_prev, c_prev, cell):
-    """One LSTM step: ``x_t`` [B, E], ``h_prev``, ``c_prev`` [B, H] -> ``(h_t, c_t)``."""
-    pre = (x_t @ cell.weight_ih.T + cell.bias_ih
-           + h_prev @ cell.weight_hh.T + cell.bias_hh)  # [B, 4H]
+def lstm_step(x_t, h_prev, c_prev, W_ih, W_hh, b_ih, b_hh):
+    """One LSTM step: ``x_t`` [B, E], ``h_prev``, ``c_prev`` [B, H] -> ``(h_t, c_t)``;
+    ``W_ih`` [4H, E], ``W_hh`` [4H, H], ``b_ih``, ``b_hh`` [4H] stack the gates i, f, g, o."""
+    pre = x_t @ W_ih.T + b_ih + h_prev @ W_hh.T + b_hh  # [B, 4H]
     i, f, g, o = pre.chunk(4, dim=-1)  # each [B, H], PyTorch's order
     i, f, o = torch.sigmoid(i), torch.sigmoid(f), torch.sigmoid(o)
     g = torch.tanh(g)
@@ -588,9 +591,11 @@ check_lstm_step(lstm_step, strict=True)
 # same result as the library's encoder, which packs the batch.
 #
 # <details><summary>Hint</summary>
-# Loop over the positions; <code>cell(xs[:, t], (h, c))</code> gives the new pair. With
-# <code>real = (t &lt; lengths)[:, None]</code> (shape <code>[B, 1]</code>), keep the new
-# state only where <code>real</code> is True: <code>torch.where(real, h_new, h)</code>.
+# Loop over the positions, giving <code>cell</code> the inputs of position t and the current
+# pair. Comparing t with <code>lengths</code> tells, row by row, whether position t is real;
+# with a trailing axis of size 1 that comparison broadcasts over the H units, and
+# <code>torch.where</code> can then choose, per row, between the new state and the old one.
+# The same comparison also zeroes the outputs at padding.
 # </details>
 
 # %% tags=["exercise"]

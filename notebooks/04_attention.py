@@ -482,8 +482,10 @@ plt.show()
 # $c_t = \sum_s \alpha_{t,s} h_s$ of every row, shape `[B, H]`.
 #
 # <details><summary>Hint</summary>
-# Give the weights a last axis of size 1, <code>weights[:, :, None]</code> (shape
-# <code>[B, S, 1]</code>), multiply by <code>hs</code> and sum over the source axis.
+# The context is a weighted sum over the source axis of <code>hs</code>. To multiply each
+# h_s by its weight, the weights <code>[B, S]</code> need one more axis so that they
+# broadcast against <code>[B, S, H]</code>: at which end? A batched matrix product
+# (<code>torch.bmm</code>) is another way.
 # </details>
 
 # %% tags=["exercise"]
@@ -516,13 +518,14 @@ check_context(context, strict=True)
 # of `scores`) in which the positions where `mask` `[B, S]` is False get weight exactly 0,
 # while the real positions' weights still sum to one (section 4.3). It must work for one
 # query per row, scores `[B, S]`, and for $T$ queries per row, scores `[B, T, S]`, with the
-# same mask. Write it yourself rather than calling the library's
-# `masked_softmax`.
+# same mask. Write it yourself: the check refuses the library's `masked_softmax`.
 #
 # <details><summary>Hint</summary>
-# <code>scores.masked_fill(~mask, float("-inf"))</code> before <code>torch.softmax(...,
-# dim=-1)</code>; for <code>[B, T, S]</code> scores the mask needs a middle axis,
-# <code>mask[:, None, :]</code>.
+# A weight of exactly 0 is exp(-inf): give the padded positions a score of minus infinity
+# before the softmax (<code>masked_fill</code> fills where its mask is True: which mask do
+# you pass it?), then take the softmax over the source axis. For <code>[B, T, S]</code>
+# scores the <code>[B, S]</code> mask must broadcast over the T queries: give it an axis of
+# size 1 in the right place.
 # </details>
 
 # %% tags=["exercise"]
@@ -564,9 +567,11 @@ check_masked_softmax(softmax_with_mask, strict=True)
 # gives them weight 0.
 #
 # <details><summary>Hint</summary>
-# Repeat the query at every position, <code>h_t[:, None, :].expand(-1, S, -1)</code>
-# (<code>[B, S, H_t]</code>), concatenate it with <code>hs</code> on the last axis, multiply
-# by <code>W.T</code>, apply tanh, multiply by <code>v</code>, then fill the padding.
+# Work out the shapes first. W multiplies one pair <code>[h_t; h_s]</code> per source
+# position, so h_t is needed once per position, <code>[B, S, H_t]</code>, next to
+# <code>hs</code> (<code>expand</code> repeats an axis of size 1 without copying). Once the
+# two are concatenated, the rest is the formula read from the inside out, with a batch of
+# row vectors multiplied as in chapter 2. Fill the padded positions last.
 # </details>
 
 # %% tags=["exercise"]

@@ -452,8 +452,10 @@ assert ours["exact_match_canonical"] < 0.451  # below the published seq2seq resu
 # (input $[h_t; c_t]$). The check compares it with `count_parameters` on several sizes.
 #
 # <details><summary>Hint</summary>
-# An LSTM layer from n inputs has 4 (H n + H H + 2 H) parameters. The decoder's LSTM reads
-# E + H numbers, the output layer 2 H.
+# Count part by part. Chapter 3's count of an LSTM layer holds for any input size: write it
+# once as a function of the input size, then use it for the encoder (it reads an embedding)
+# and for the decoder (it reads an embedding and a context side by side: how many numbers
+# is that?). The attention has no biases, and the output layer reads <code>[h_t; c_t]</code>.
 # </details>
 
 # %% tags=["exercise"]
@@ -495,8 +497,9 @@ check_attention_parameters(attention_parameters, strict=True)
 # training throughput in target tokens per second, counting what the loss scores.
 #
 # <details><summary>Hint</summary>
-# The decoder predicts <code>tgt[:, 1:]</code>: every position there that is not
-# <code>&lt;pad&gt;</code>, <code>&lt;eos&gt;</code> included, is one scored token.
+# The loss scores what the decoder predicts (section 1.8): which position of a target does
+# nothing predict? Padding is not scored; <code>&lt;eos&gt;</code> is. Add the scored tokens
+# up over every batch before dividing by the time.
 # </details>
 
 # %% tags=["exercise"]
@@ -536,9 +539,9 @@ check_tokens_per_second(tokens_per_second, strict=True)
 # 5.5.
 #
 # <details><summary>Hint</summary>
-# For each bucket, keep the examples with <code>low &lt;= n</code> and
-# <code>(high is None or n &lt;= high)</code>, then divide their matches by how many they
-# are.
+# Both bounds are included, and a <code>high</code> of <code>None</code> has no upper limit:
+# test for <code>None</code> before comparing with it. A bucket's share is its matches over
+# its own examples, and a bucket without examples must not be divided by.
 # </details>
 
 # %% tags=["exercise"]

@@ -554,8 +554,9 @@ if profile.name != "ci":
 # $s(Y) = \log P(Y \mid x) / |Y|^\alpha$ as a tensor $[N]$.
 #
 # <details><summary>Hint</summary>
-# Tensors divide elementwise, and <code>lengths ** alpha</code> raises each length to the
-# power alpha.
+# No loop is needed: arithmetic on tensors of the same shape works position by position, so
+# the formula can be written on the whole tensors as it stands, with Python's operators for
+# division and powers.
 # </details>
 
 # %% tags=["exercise"]
@@ -591,9 +592,11 @@ check_normalised_scores(normalised_scores, strict=True)
 # expects, $[1, B, H]$.
 #
 # <details><summary>Hint</summary>
-# <code>torch.cat([h_n[0], h_n[1]], dim=-1)</code> is [B, 2H]; a row vector times
-# <code>W.T</code> applies W. Do not <code>view</code> h_n as [B, 2H]: its first axis is
-# the direction, not the batch.
+# Put the two directions side by side: each <code>h_n[d]</code> is [B, H], and W expects one
+# [2H] row per sentence, forward half first. Apply W to that batch of rows as in chapter 2,
+# add b, take the tanh, and give the result the leading axis of size 1 that the decoder's
+# LSTM expects. Do not <code>view</code> h_n as [B, 2H]: its first axis is the direction,
+# not the batch.
 # </details>
 
 # %% tags=["exercise"]
@@ -631,9 +634,11 @@ check_bridge(bridge, strict=True)
 # returning the new pair in which row $b K + k$ is the old row $b K + $ `parents[b, k]`.
 #
 # <details><summary>Hint</summary>
-# Build the row numbers first:
-# <code>torch.arange(B).unsqueeze(1) * K + parents</code>, flattened with
-# <code>.view(-1)</code>; then <code>index_select</code> along the axis that holds the rows.
+# First compute, for every new beam, the number of the old row it continues: the rows of
+# sentence b start at b K, and <code>parents</code> gives the offset within them. A column of
+# the b's broadcast against <code>parents</code> gives all B K numbers at once; flatten them
+# in row order. Then pick those rows of h and of c (<code>index_select</code>), along the
+# axis that holds the N rows: which one is it in [1, N, H]?
 # </details>
 
 # %% tags=["exercise"]

@@ -473,8 +473,9 @@ Table(["English", "attention (chapter 4)", "copy"],
 # `<unk>`, 3.
 #
 # <details><summary>Hint</summary>
-# Build a dict of first positions with <code>first.setdefault(token, i)</code> while walking
-# the source; then one conditional expression per code token.
+# Walk the source once and remember, in a dict, the position where you first met each token;
+# a later position of the same token must not replace it. Then each code token takes the
+# first of the three cases that applies, in the order the task lists them.
 # </details>
 
 # %% tags=["exercise"]
@@ -514,10 +515,11 @@ check_extend_target(extend_target, strict=True)
 # every extended id, shape `[B, V + S]` (in probabilities; no logs needed here).
 #
 # <details><summary>Hint</summary>
-# Pad <code>p_gen * p_vocab</code> with <code>S</code> zeros on the last axis
-# (<code>torch.nn.functional.pad(x, (0, S))</code>), then add the copy part with
-# <code>scatter_add(1, src_ext, (1 - p_gen) * attention)</code>: it adds, where
-# <code>scatter</code> would overwrite a repeated word.
+# Two parts. The generated part, p_gen P_vocab, covers V ids: widen it to V + S with zeros
+# (<code>torch.nn.functional.pad</code> pads the last axis). The copy part, (1 - p_gen) a_t,
+# must be added at the ids that <code>src_ext</code> gives, and a word at two source
+# positions must receive the sum of both weights: look for a scatter that adds rather than
+# overwrites.
 # </details>
 
 # %% tags=["exercise"]
@@ -554,8 +556,9 @@ check_mixture(mixture, strict=True)
 # $c_t = \sum_{t' < t} a_{t'}$, as a 0-dimensional tensor.
 #
 # <details><summary>Hint</summary>
-# <code>attention.cumsum(0)</code> sums the steps up to and <em>including</em> t; subtract
-# the current step. Then <code>torch.minimum</code> and one <code>.sum()</code>.
+# The coverage of step t sums the attention of the steps <em>before</em> t. A cumulative sum
+# over the steps (along which axis?) includes step t itself: how do you take it out again?
+# The loss is then an elementwise minimum of two [T, S] tensors, summed over everything.
 # </details>
 
 # %% tags=["exercise"]

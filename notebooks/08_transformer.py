@@ -589,8 +589,9 @@ assert all(row[1] > 0 and row[2] > 0 for row in closing)
 # may look at key position $s$ (the column), that is where $s \le t$.
 #
 # <details><summary>Hint</summary>
-# <code>torch.ones(T, T, dtype=torch.bool)</code> and one of <code>tril</code> /
-# <code>triu</code>: which triangle holds the columns <code>s &lt;= t</code>?
+# Start from a [T, T] tensor that is True everywhere and keep one triangle of it: torch has
+# <code>tril</code> and <code>triu</code>. Which triangle holds the entries whose column s is
+# at most their row t?
 # </details>
 
 # %% tags=["exercise"]
@@ -628,9 +629,10 @@ check_causal_mask(causal_mask, strict=True)
 # the library's `masked_softmax(scores, mask)` from `seq2code.models`.
 #
 # <details><summary>Hint</summary>
-# The scores are <code>q @ k.transpose(-2, -1)</code>, <code>[B, T, S]</code>; divide them
-# by <code>math.sqrt(d_k)</code>, take the masked softmax over the last axis, then
-# <code>weights @ v</code>.
+# Read the formula with the shapes. For Q K^T the keys' last two axes must swap, so that
+# [B, T, d_k] meets [B, d_k, S] and gives [B, T, S] scores; d_k is the size of the queries'
+# last axis. The masked softmax turns the scaled scores into weights over the keys, and a
+# matrix product of the weights with the values gives the output. Return both.
 # </details>
 
 # %% tags=["exercise"]
@@ -670,9 +672,10 @@ check_scaled_dot_product(attention, strict=True)
 # positions $p = 0, \dots, \text{length} - 1$ ($d$ even).
 #
 # <details><summary>Hint</summary>
-# <code>p = torch.arange(length)[:, None]</code>, <code>two_i = torch.arange(0, d, 2)</code>;
-# the angles <code>p / 10000 ** (two_i / d)</code> are <code>[length, d/2]</code>; write
-# their sines into <code>pe[:, 0::2]</code> and their cosines into <code>pe[:, 1::2]</code>.
+# Make the positions a column [length, 1] and the even indices 0, 2, 4, ... (the 2i) a row
+# [d/2], both floats: broadcasting then gives all [length, d/2] angles in one expression.
+# The sines go to the even columns and the cosines to the odd ones; a slice with a step of 2
+# selects either set of columns.
 # </details>
 
 # %% tags=["exercise"]

@@ -8,6 +8,7 @@ from test_exercises import notebook_solution, run_quietly
 
 from seq2code.exercises import CORRECT, NOT_ATTEMPTED, WRONG
 from seq2code.exercises.ch01 import check_build_vocab, check_lengths_to_mask, check_shift_by_one
+from seq2code.vocab import Vocab
 
 CHAPTER = "01_task_and_data"
 
@@ -102,6 +103,20 @@ VOCAB_MISTAKES = [
     (vocab_with(lambda c, m: c >= m, lambda t, counts: (counts[t], t)), "most frequent first"),
     (lambda lists, m: {t: i for i, t in enumerate(SPECIALS)}, "list of token strings"),
 ]
+
+BUILD = Vocab.build  # bound before the check runs, as `from ... import` would
+
+
+@pytest.mark.parametrize("answer", [
+    lambda lists, m: Vocab.build(lists, min_freq=m).itos,
+    lambda lists, m: list(BUILD(lists, m).itos),
+    lambda lists, m: Vocab.build(lists, min_freq=m),
+], ids=["Vocab.build", "bound-before", "returns-the-Vocab"])
+def test_build_vocab_may_not_delegate_to_the_library(answer):
+    feedback = verdict(check_build_vocab, answer)
+    assert feedback.status == WRONG, feedback.message
+    assert "calls the library's `Vocab.build`" in feedback.message
+    assert "by hand" in feedback.message
 
 
 @pytest.mark.parametrize(("answer", "hint"), VOCAB_MISTAKES)

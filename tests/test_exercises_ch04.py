@@ -6,6 +6,7 @@ from test_exercises import assert_hint, chapter_tests, verdict
 
 from seq2code.exercises import CORRECT
 from seq2code.exercises.ch04 import check_additive_scores, check_context, check_masked_softmax
+from seq2code.models import attention as attention_module
 from seq2code.models import masked_softmax
 
 CHAPTER = "04_attention"
@@ -18,10 +19,18 @@ test_the_notebooks_solution_passes, test_the_stub_is_not_attempted = chapter_tes
     CHAPTER, CHECKS)
 
 
-def test_the_librarys_masked_softmax_passes_and_bmm_context_too():
-    assert verdict(check_masked_softmax, masked_softmax).status == CORRECT
+def test_a_bmm_context_passes():
     bmm = lambda w, hs: torch.bmm(w[:, None, :], hs)[:, 0]  # noqa: E731
     assert verdict(check_context, bmm).status == CORRECT
+
+
+@pytest.mark.parametrize("answer", [
+    masked_softmax,  # the library's function itself
+    lambda s, m: masked_softmax(s, m),  # imported before the check, as a cell would
+    lambda s, m: attention_module.masked_softmax(s.clone(), m),
+], ids=["the-function", "imported-name", "module-attribute"])
+def test_masked_softmax_may_not_call_the_librarys(answer):
+    assert_hint(check_masked_softmax, answer, "calls the library's `masked_softmax`")
 
 
 @pytest.mark.parametrize(("answer", "hint"), [

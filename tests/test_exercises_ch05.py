@@ -43,11 +43,14 @@ def test_the_stub_is_not_attempted(check, name):
 
 
 def attention_count(dec_in_ctx=True, out_2h=True, attention=True, v=True, w_halves=2,
-                    attn_bias=False, biases=2):
+                    attn_bias=False, biases=2, linear_biases=0, v_bias=False):
+    """``linear_biases``: how many of the attention's H x H layers carry a bias of H;
+    ``v_bias``: v carries a bias of 1 (``nn.Linear``'s default)."""
     def formula(v_src, v_tgt, e, h):
         def lstm(n):
             return 4 * (h * n + h * h + biases * h)
-        att = (w_halves * h * h + (h if v else 0) + (h if attn_bias else 0)) if attention else 0
+        att = (w_halves * h * h + (h if v else 0) + (h if attn_bias else 0)
+               + linear_biases * h + int(v_bias)) if attention else 0
         out = (2 * h if out_2h else h) * v_tgt + v_tgt
         return v_src * e + v_tgt * e + lstm(e) + lstm(e + h if dec_in_ctx else e) + att + out
     return formula
@@ -64,6 +67,10 @@ def test_the_reference_formula_is_right():
     (attention_count(w_halves=1), "you counted one"),
     (attention_count(v=False), "the attention's vector v"),
     (attention_count(attn_bias=True), "have no bias"),
+    (attention_count(linear_biases=2, v_bias=True), "biases (H for W_t, H for W_s, 1 for v)"),
+    (attention_count(linear_biases=2), "you gave W_t and W_s a bias (H each)"),
+    (attention_count(w_halves=2, linear_biases=1, v_bias=True), "biases (H for W, 1 for v)"),
+    (attention_count(v_bias=True), "you gave the attention's v a bias"),
     (attention_count(biases=1), "two bias vectors per LSTM layer"),
     (lambda v_src, v_tgt, e, h: attention_count()(v_src, v_tgt, 5, h), "is a size hard-coded"),
     (lambda v_src, v_tgt, e, h: "many", "should return a number"),

@@ -83,12 +83,45 @@ def _pad(p_vocab, attention):
     return torch.nn.functional.pad(p_vocab, (0, attention.size(1)))
 
 
+def _indexed_add(pv, a, e, g):
+    """``out[rows, src_ext] += ...``: repeated indices are written once."""
+    out = _pad(g * pv, a)
+    out[torch.arange(e.size(0))[:, None], e] += (1 - g) * a
+    return out
+
+
+def _index_put(pv, a, e, g):
+    out = _pad(g * pv, a)
+    return out.index_put((torch.arange(e.size(0))[:, None].expand_as(e), e), (1 - g) * a)
+
+
+def _index_add(pv, a, e, g):
+    """The per-row ``index_add`` that the hint names: right."""
+    out = _pad(g * pv, a)
+    for row in range(e.size(0)):
+        out[row].index_add_(0, e[row], (1 - g[row]) * a[row])
+    return out
+
+
+def test_mixture_with_index_add_passes():
+    assert check_mixture(_index_add, strict=True).correct
+
+
 @pytest.mark.parametrize("wrong,words", [
+    # the natural scatter: overwrites P_vocab at vocabulary ids and keeps one repeat
+    (lambda pv, a, e, g: _pad(g * pv, a).scatter(1, e, (1 - g) * a),
+     "`scatter` keeps only one position's weight"),
+    (lambda pv, a, e, g: _pad(g * pv, a).scatter(1, e, (1 - g) * a), "`scatter_add`"),
+    (lambda pv, a, e, g: _pad(g * pv, a).scatter(1, e, (1 - g) * a), "also overwrites"),
+    (_index_put, "`scatter` keeps only one position's weight"),
+    (_indexed_add, "so does an indexed `+=`"),
+    (lambda pv, a, e, g: _pad(g * pv, a) + torch.zeros_like(_pad(pv, a)).scatter(
+        1, e, (1 - g) * a), "`scatter` keeps only one position's weight"),
     (lambda pv, a, e, g: _pad(g * pv, a).scatter_add(1, e, g * a), "not p_gen"),
     (lambda pv, a, e, g: _pad((1 - g) * pv, a).scatter_add(1, e, g * a), "swapped"),
     (lambda pv, a, e, g: _pad(g * pv, a).scatter(1, e, (1 - g) * a
                                                  + _pad(g * pv, a).gather(1, e)),
-     "scatter_add"),
+     "keeps only one position's weight"),
     (lambda pv, a, e, g: _pad(g * pv, a).scatter_add(1, e, a), "weighted by 1 - p_gen"),
     (lambda pv, a, e, g: mixture(pv, a, e, g)[:, :pv.size(1)], "V + S"),
     (lambda pv, a, e, g: g * pv + (1 - g) * a, "[B, V + S]"),

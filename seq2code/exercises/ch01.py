@@ -3,11 +3,18 @@
 - :func:`check_shift_by_one`: the decoder's input and target from a padded batch;
 - :func:`check_lengths_to_mask`: the padding mask from the lengths;
 - :func:`check_build_vocab`: a vocabulary with ``min_freq`` and the four special tokens.
+
+It also holds :func:`watching`, with which a check notices that the answer called a library
+function that its exercise asks the student to write (chapters 1, 3 and 4 use it).
 """
 
 from __future__ import annotations
 
+import inspect
+import sys
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 
@@ -71,6 +78,43 @@ def check_lengths_to_mask(lengths_to_mask):
     expect_close(one, torch.tensor([[True, True]]), "the mask for lengths [2], max_len 2")
 
 
+@contextmanager
+def watching(*functions) -> Iterator[list]:
+    """Record which of ``functions`` run inside the ``with`` block, however they are reached.
+
+    ``functions`` are Python functions or methods (recognised by their code object, so a
+    name bound before the block, ``from seq2code.models import masked_softmax``, is caught
+    too) or built-in functions such as ``torch.lstm_cell``. The block yields a list that
+    collects each one called. While another profiler is installed (``sys.getprofile()``),
+    nothing is recorded rather than replacing it.
+    """
+    codes, builtins = {}, {}
+    for function in functions:
+        plain = inspect.unwrap(getattr(function, "__func__", function))
+        code = getattr(plain, "__code__", None)
+        if code is not None:
+            codes[code] = function
+        else:
+            builtins[id(plain)] = function
+    seen: list = []
+    previous = sys.getprofile()
+    if previous is not None:
+        yield seen
+        return
+
+    def profile(frame, event, arg):
+        if event == "call" and frame.f_code in codes:
+            seen.append(codes[frame.f_code])
+        elif event == "c_call" and id(arg) in builtins:
+            seen.append(builtins[id(arg)])
+
+    sys.setprofile(profile)
+    try:
+        yield seen
+    finally:
+        sys.setprofile(previous)
+
+
 def _reference_itos(token_lists, min_freq: int) -> list[str]:
     return Vocab.build(token_lists, min_freq=min_freq).itos
 
@@ -85,7 +129,12 @@ def check_build_vocab(build_vocab):
     """The specials first, then every token seen `min_freq` times or more, most frequent
     first, ties in alphabetical order."""
     for min_freq in (2, 1):
-        itos = build_vocab([list(line) for line in _LINES], min_freq)
+        with watching(Vocab.build) as called:
+            itos = build_vocab([list(line) for line in _LINES], min_freq)
+        if called:
+            raise Hint("your function calls the library's `Vocab.build`: this exercise asks "
+                       "you to write it by hand (count the tokens, keep the frequent ones, "
+                       "sort them) without `Vocab`")
         good = _reference_itos(_LINES, min_freq)
         if not isinstance(itos, (list, tuple)) or not all(isinstance(t, str) for t in itos):
             raise Hint("return the vocabulary as a list of token strings, id i at position i")

@@ -1,7 +1,8 @@
 """Checks for the exercises of chapter 3 (the LSTM encoder-decoder).
 
 - :func:`check_lstm_parameters`: the parameter count of ``build_model("lstm", ...)`` by hand;
-- :func:`check_lstm_step`: one LSTM step with the weights of an ``nn.LSTMCell``;
+- :func:`check_lstm_step`: one LSTM step from raw weight tensors laid out as an
+  ``nn.LSTMCell``'s (``W_ih``, ``W_hh``, ``b_ih``, ``b_hh``);
 - :func:`check_run_lstm`: an LSTM over a padded batch, carrying ``(h, c)`` across steps and
   holding it still over padding.
 """
@@ -19,12 +20,33 @@ from seq2code.exercises import (
     ramp_init,
     shape_error_hint,
 )
-from seq2code.exercises.ch02 import check_parameter_formula
+from seq2code.exercises.ch01 import watching
+from seq2code.exercises.ch02 import PARAMETER_CASES, as_count, check_parameter_formula
+from seq2code.models import build_model, count_parameters
+
+# Mistakes whose difference (yours - right) on the first sizes equals another mistake's
+# (there -12 H = -4 H^2, "one layer lacks W_hh"): recognised only when the difference
+# agrees on every size. Difference per H -> hint.
+_BIAS_MISTAKES = {
+    -12: "you counted the biases outside the x4: each of the four gates i, f, g, o has its "
+         "own two bias vectors (b_ih and b_hh are 4H long, one H-block per gate, like the "
+         "rows of W_ih and W_hh), so the biases belong inside the x4",
+    -14: "you counted one bias per layer, outside the x4: PyTorch keeps two bias vectors, "
+         "b_ih and b_hh, and each gate i, f, g, o has its own H-block of both (4H each)",
+}
 
 
 @exercise
 def check_lstm_parameters(lstm_parameters):
     """The formula agrees with count_parameters(build_model("lstm", ...))."""
+    differences = []
+    for v_src, v_tgt, e, h in PARAMETER_CASES:
+        expected = count_parameters(build_model("lstm", v_src, v_tgt, emb_dim=e, hidden_dim=h))
+        got = as_count(lstm_parameters(v_src, v_tgt, e, h))
+        differences.append((got - expected) / h)
+    for per_h, hint in _BIAS_MISTAKES.items():
+        if all(d == per_h for d in differences):
+            raise Hint(hint)
     return check_parameter_formula(lstm_parameters, "lstm", gates=4)
 
 
@@ -32,13 +54,22 @@ def _cell(e: int, h: int) -> nn.LSTMCell:
     return ramp_init(nn.LSTMCell(e, h), scale=0.8)
 
 
-def _step(x, h, c, cell: nn.LSTMCell, order: str = "ifgo", g_act=torch.tanh,
+def _weights(cell: nn.LSTMCell) -> tuple[torch.Tensor, ...]:
+    """``(W_ih, W_hh, b_ih, b_hh)`` of ``cell``, detached copies: what the student gets."""
+    return tuple(p.detach().clone() for p in (cell.weight_ih, cell.weight_hh, cell.bias_ih,
+                                               cell.bias_hh))
+
+
+def _step(x, h, c, W_ih, W_hh, b_ih, b_hh, order: str = "ifgo", g_act=torch.tanh,
           h_tanh: bool = True, use_i: bool = True, use_f: bool = True,
-          bias_hh: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-    """One LSTM step, right by default; each argument reproduces one typical mistake."""
-    pre = x @ cell.weight_ih.T + cell.bias_ih + h @ cell.weight_hh.T  # [B, 4H]
+          bias_ih: bool = True, bias_hh: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """One LSTM step, right by default; each keyword argument reproduces one typical
+    mistake."""
+    pre = x @ W_ih.T + h @ W_hh.T  # [B, 4H]
+    if bias_ih:
+        pre = pre + b_ih
     if bias_hh:
-        pre = pre + cell.bias_hh
+        pre = pre + b_hh
     blocks = dict(zip(order, pre.chunk(4, dim=-1), strict=True))
     i, f, o = (torch.sigmoid(blocks[k]) for k in "ifo")
     g = g_act(blocks["g"])
@@ -55,28 +86,36 @@ def _pair(result, what: str = "your function") -> tuple[torch.Tensor, torch.Tens
 
 @exercise
 def check_lstm_step(lstm_step):
-    """h_t and c_t agree with nn.LSTMCell on shared weights."""
+    """h_t and c_t agree with nn.LSTMCell on the same weights."""
     b, e, h = 2, 3, 4
     cell = _cell(e, h)
+    weights = _weights(cell)
     g = torch.Generator().manual_seed(0)
     x, h_prev, c_prev = (torch.randn(b, n, generator=g) for n in (e, h, h))
     with torch.no_grad():
+        good_h, good_c = cell(x, (h_prev, c_prev))
+        torch.testing.assert_close(_step(x, h_prev, c_prev, *weights), (good_h, good_c))
         try:
-            h_t, c_t = _pair(lstm_step(x.clone(), h_prev.clone(), c_prev.clone(), cell))
+            with watching(nn.LSTMCell.forward, nn.LSTM.forward, torch.lstm_cell) as called:
+                result = lstm_step(x.clone(), h_prev.clone(), c_prev.clone(),
+                                   *(w.clone() for w in weights))
         except RuntimeError as error:
-            hint = shape_error_hint(error, "x_t is [B, E] = [2, 3] and cell.weight_ih is "
-                                "[4H, E] = [16, 3]: multiply by its transpose, "
-                                "`x_t @ cell.weight_ih.T`")
+            hint = shape_error_hint(error, "x_t is [B, E] = [2, 3] and W_ih is [4H, E] = "
+                                "[16, 3]: multiply by its transpose, `x_t @ W_ih.T` (and "
+                                "h_prev by `W_hh.T`)")
             if hint:
                 raise hint from error
             raise
-        good_h, good_c = cell(x, (h_prev, c_prev))
-        torch.testing.assert_close(_step(x, h_prev, c_prev, cell), (good_h, good_c))
+        if called:
+            raise Hint("your function runs PyTorch's own LSTM (`nn.LSTMCell`, `nn.LSTM` or "
+                       "`torch.lstm_cell`): compute the step yourself from W_ih, W_hh, b_ih "
+                       "and b_hh, with the equations of section 3.1")
+        h_t, c_t = _pair(result)
         expect_shape(h_t, (b, h), "h_t")
         expect_shape(c_t, (b, h), "c_t")
 
         def variant(**mistake):
-            return torch.stack(_step(x, h_prev, c_prev, cell, **mistake))
+            return torch.stack(_step(x, h_prev, c_prev, *weights, **mistake))
 
         order_hint = ("PyTorch stacks the four gates in the order i, f, g, o (input, forget, "
                       "candidate, output): cut the [B, 4H] pre-activations in that order")
@@ -93,9 +132,13 @@ def check_lstm_step(lstm_step):
              "must scale the candidate"),
             (variant(use_f=False), "c_t = f_t * c_{t-1} + i_t * g_t: the forget gate f_t "
              "must scale the old cell"),
-            (variant(bias_hh=False), "you forgot `cell.bias_hh`: PyTorch adds two biases, "
-             "bias_ih and bias_hh"),
-            (torch.stack(_step(x, h_prev, torch.zeros_like(c_prev), cell)),
+            (variant(bias_hh=False), "you forgot `b_hh`: PyTorch adds two biases, b_ih and "
+             "b_hh"),
+            (variant(bias_ih=False), "you forgot `b_ih`: PyTorch adds two biases, b_ih and "
+             "b_hh"),
+            (variant(bias_ih=False, bias_hh=False), "you forgot the biases: add both b_ih "
+             "and b_hh to the pre-activations"),
+            (torch.stack(_step(x, h_prev, torch.zeros_like(c_prev), *weights)),
              "c_t ignores c_prev: the old cell must be carried, `f_t * c_prev`"),
         ])
 

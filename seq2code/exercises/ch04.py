@@ -19,6 +19,7 @@ from seq2code.exercises import (
 from seq2code.exercises import (
     call_with_shape_hint as _call,
 )
+from seq2code.exercises.ch01 import watching
 from seq2code.models.attention import masked_softmax as library_masked_softmax
 
 NEG_INF = float("-inf")
@@ -60,13 +61,20 @@ def check_masked_softmax(masked_softmax):
     g = torch.Generator().manual_seed(0)
     b, t, s = 2, 3, 4
     mask = _mask([4, 2], s)  # [B, S]
+    library = ("your function calls the library's `masked_softmax`: this exercise asks you "
+               "to write the masked softmax yourself (mask the scores, then take the softmax)")
+    if masked_softmax is library_masked_softmax:
+        raise Hint(library)
     for shape in ((b, s), (b, t, s)):
         scores = torch.randn(*shape, generator=g) * 2  # [B, S] or [B, T, S]
         what = "[B, S]" if len(shape) == 2 else "[B, T, S]"
-        weights = _call(masked_softmax, (scores.clone(), mask.clone()),
-                        f"scores are {what} = {fmt_shape(shape)} and mask is [B, S] = "
-                        f"[{b}, {s}]: give the mask the query axes, `mask[:, None, :]`, "
-                        "so that it broadcasts over T")
+        with watching(library_masked_softmax) as called:
+            weights = _call(masked_softmax, (scores.clone(), mask.clone()),
+                            f"scores are {what} = {fmt_shape(shape)} and mask is [B, S] = "
+                            f"[{b}, {s}]: give the mask the query axes, `mask[:, None, :]`, "
+                            "so that it broadcasts over T")
+        if called:
+            raise Hint(library)
         m = mask if len(shape) == 2 else mask[:, None, :]
         filled = scores.masked_fill(~m, NEG_INF)
         good = library_masked_softmax(scores, mask)

@@ -34,6 +34,16 @@ def _attention_mistakes(v_src: int, v_tgt: int, e: int, h: int) -> dict[int, str
                 "2 H x H weights, you counted one",
         -h: "you left out the attention's vector v (H entries)",
         h: "the attention's layers have no bias (W_t, W_s and v are bias-free)",
+        # nn.Linear's default bias=True, for W_t and W_s (H each) and for v (1)
+        2 * h + 1: "you gave the attention biases (H for W_t, H for W_s, 1 for v), as "
+                   "`nn.Linear` would by default: the course's attention has none, "
+                   "v^T tanh(W_t h_t + W_s h_s) is built with `bias=False`",
+        2 * h: "you gave W_t and W_s a bias (H each): the course's attention has none, "
+               "v^T tanh(W_t h_t + W_s h_s) is built with `bias=False`",
+        h + 1: "you gave the attention biases (H for W, 1 for v): the course's attention "
+               "has none, v^T tanh(W [h_t; h_s]) is built with `bias=False`",
+        1: "you gave the attention's v a bias (1 number): v is a plain vector, "
+           "v^T tanh(...) has no bias",
         -8 * h: "PyTorch keeps two bias vectors per LSTM layer, b_ih and b_hh: count both, "
                 "in the encoder and in the decoder",
         -v_tgt: "you left out the output layer's bias (V_tgt entries)",

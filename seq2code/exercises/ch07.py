@@ -77,6 +77,20 @@ def _mixture_case():
     return p_vocab, attention, src_ext, p_gen
 
 
+def _keep_one(gen, values, src_ext, *, first: bool, overwrite: bool) -> torch.Tensor:
+    """What writing ``values`` [B, S] at ``src_ext`` [B, S] into ``gen`` [B, V + S] without
+    accumulating gives: ``scatter`` (``overwrite``: the vocabulary part at those ids is
+    replaced) or ``x[rows, src_ext] += values`` (each id read once, then written); of the
+    positions of a repeated word only the ``first`` or the last one's value stays."""
+    out = gen.clone()
+    b, s = src_ext.shape
+    for row in range(b):
+        for i in (range(s - 1, -1, -1) if first else range(s)):
+            j = int(src_ext[row, i])
+            out[row, j] = values[row, i] if overwrite else gen[row, j] + values[row, i]
+    return out
+
+
 @exercise
 def check_mixture(mixture):
     """P(w) = p_gen P_vocab(w) + (1 - p_gen) sum_{i: x_i = w} a_i over the V + S extended
@@ -91,12 +105,23 @@ def check_mixture(mixture):
     result = _call(mixture, args, f"p_vocab is [B, V] = [{b}, {v}], attention [B, S] = "
                    f"[{b}, {s}], src_ext [B, S] and p_gen [B, 1]: the result is "
                    f"[B, V + S] = [{b}, {v + s}]; pad p_vocab with S zeros first")
+    copied = (1 - p_gen) * attention  # [B, S]
+    keeps_one = ("when a word repeats in the source (ids 5 and 6 here, each at two "
+                 "positions), `scatter` keeps only one position's weight (so does an indexed "
+                 "`+=`, which reads and writes each id once), where P(w) needs the sum of "
+                 "both: use `scatter_add` (or `index_add`), which adds")
+    overwrites = (keeps_one + "; `scatter` also overwrites p_gen P_vocab(w) at the source "
+                  "words that the vocabulary holds, where the copy part must be added to it")
     expect_close(result, gen + (1 - p_gen) * copy_sum, "your P(w)", mistakes=[
         (gen + p_gen * copy_sum, "the copy part is weighted by 1 - p_gen, not p_gen"),
         (torch.nn.functional.pad((1 - p_gen) * p_vocab, (0, s)) + p_gen * copy_sum,
          "p_gen and 1 - p_gen are swapped: p_gen weighs the *generated* (vocabulary) part"),
-        (gen + (1 - p_gen) * copy_last, "a word that occurs twice in the source must get "
-         "the *sum* of its attention: `scatter_add`, not `scatter` (which keeps one)"),
+        (gen.scatter(1, src_ext, copied), overwrites),
+        (_keep_one(gen, copied, src_ext, first=False, overwrite=True), overwrites),
+        (_keep_one(gen, copied, src_ext, first=True, overwrite=True), overwrites),
+        (gen + (1 - p_gen) * copy_last, keeps_one),
+        (_keep_one(gen, copied, src_ext, first=False, overwrite=False), keeps_one),
+        (_keep_one(gen, copied, src_ext, first=True, overwrite=False), keeps_one),
         (gen + copy_sum, "the copy part must be weighted by 1 - p_gen"),
         ((gen + (1 - p_gen) * copy_sum)[:, :v], "the result covers the extended "
          "vocabulary, V + S ids: do not drop the source slots"),
