@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 
 from seq2code.batching import Batch, Pair, make_batches
-from seq2code.models.base import Seq2Seq
+from seq2code.models.base import Seq2Seq, evaluating
 from seq2code.training import sequence_loss
 from seq2code.vocab import PAD_ID
 
@@ -36,11 +36,9 @@ def encoder_state_gradients(model: Seq2Seq, batch: Batch) -> torch.Tensor:
         ``[S]`` (on the CPU): at position ``s``, the mean of the gradient norms over the rows
         whose source is longer than ``s`` (padding is left out; NaN where no row is real).
     """
-    was_training = model.training
-    model.eval()
     device = next(model.parameters()).device
     batch = batch.to(device)
-    try:
+    with evaluating(model):
         # cuDNN computes RNN gradients only in training mode: eval mode (no dropout) takes
         # PyTorch's own RNN kernels instead.
         with torch.enable_grad(), torch.backends.cudnn.flags(enabled=False):
@@ -53,8 +51,6 @@ def encoder_state_gradients(model: Seq2Seq, batch: Batch) -> torch.Tensor:
             row_losses = (token_losses.view_as(real) * real).sum(1) / real.sum(1)  # [B] L_b
             loss = row_losses.sum()  # dL/dh_s of row b is dL_b/dh_s
             grads = torch.autograd.grad(loss, states, allow_unused=True)
-    finally:
-        model.train(was_training)
     norms = torch.stack([torch.zeros(len(batch), device=device) if g is None else g.norm(dim=-1)
                          for g in grads], dim=1)  # [B, S]  ||dL/dh_s||
     mask = batch.src_mask.float()  # [B, S]
@@ -80,16 +76,14 @@ def token_accuracy(model: Seq2Seq, pairs: list[Pair], teacher_forcing: float,
     """
     if teacher_forcing not in (0.0, 1.0):
         raise ValueError(f"teacher_forcing must be 0.0 or 1.0, got {teacher_forcing}")
-    was_training = model.training
-    model.eval()
     device = next(model.parameters()).device
     right = total = 0
-    for batch in make_batches(pairs, batch_size):
-        batch = batch.to(device)
-        logits = model(batch.src, batch.src_lens, batch.tgt_in,
-                       teacher_forcing=teacher_forcing).logits  # [B, T, V]
-        real = batch.tgt_out != PAD_ID  # [B, T]
-        right += int(((logits.argmax(-1) == batch.tgt_out) & real).sum())
-        total += int(real.sum())
-    model.train(was_training)
+    with evaluating(model):
+        for batch in make_batches(pairs, batch_size):
+            batch = batch.to(device)
+            logits = model(batch.src, batch.src_lens, batch.tgt_in,
+                           teacher_forcing=teacher_forcing).logits  # [B, T, V]
+            real = batch.tgt_out != PAD_ID  # [B, T]
+            right += int(((logits.argmax(-1) == batch.tgt_out) & real).sum())
+            total += int(real.sum())
     return right / max(total, 1)

@@ -111,10 +111,13 @@ def make_batches(pairs: Sequence[Pair], batch_size: int, *, shuffle: bool = Fals
                  by_length: bool = True, seed: int = 0) -> list[Batch]:
     """Cut ``pairs`` into padded batches.
 
-    With ``by_length``, examples are sorted by source length inside windows of 50 batches
-    (so that a batch holds similar lengths and little padding) and the batches are then
-    shuffled; with ``shuffle`` alone, the order is random. The same ``seed`` gives the same
-    batches. Every example appears in exactly one batch.
+    With ``by_length``, examples are sorted by target length (then source length) inside
+    windows of 50 batches, so that a batch holds similar lengths and little padding, and the
+    batches are then shuffled; with ``shuffle`` alone, the order is random. The target decides:
+    the decoder's loop runs once per target position of the longest target in the batch, and
+    the output layer over the vocabulary is the costliest part of a step (sorting by source
+    length left 2.4 target slots per real target token on Django, by target length 1.1). The
+    same ``seed`` gives the same batches. Every example appears in exactly one batch.
     """
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
@@ -126,7 +129,7 @@ def make_batches(pairs: Sequence[Pair], batch_size: int, *, shuffle: bool = Fals
         window = batch_size * 50
         order = [i for start in range(0, len(order), window)
                  for i in sorted(order[start:start + window],
-                                 key=lambda i: (len(pairs[i][0]), len(pairs[i][1])))]
+                                 key=lambda i: (len(pairs[i][1]), len(pairs[i][0])))]
     chunks = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
     if shuffle and by_length:
         rng.shuffle(chunks)

@@ -39,7 +39,7 @@ from typing import Any, NamedTuple
 
 import torch
 
-from seq2code.models.base import Seq2Seq, on_model_device
+from seq2code.models.base import Seq2Seq, evaluating, on_model_device
 from seq2code.vocab import EOS_ID, SOS_ID
 
 
@@ -172,12 +172,8 @@ def beam_search(model: Seq2Seq, src: torch.Tensor, src_lens: torch.Tensor, beam_
     if beam_size < 1:
         raise ValueError(f"beam_size must be at least 1, got {beam_size}")
     src, src_lens = on_model_device(model, src, src_lens)
-    was_training = model.training
-    model.eval()
-    try:
+    with evaluating(model):
         return _beam_search(model, src, src_lens, beam_size, max_len, alpha, keep_history)
-    finally:
-        model.train(was_training)
 
 
 def _beam_search(model: Seq2Seq, src: torch.Tensor, src_lens: torch.Tensor, K: int,
@@ -306,9 +302,7 @@ def sequence_log_probs(model: Seq2Seq, src: torch.Tensor, src_lens: torch.Tensor
         ``[B]`` the summed log-probabilities (on the CPU).
     """
     src, src_lens = on_model_device(model, src, src_lens)
-    was_training = model.training
-    model.eval()
-    try:
+    with evaluating(model):
         finished = finished if finished is not None else [True] * len(sequences)
         width = max(len(seq) for seq in sequences) + 1
         tgt_in = torch.zeros(len(sequences), width, dtype=torch.long)  # [B, T] <sos> y ...
@@ -322,5 +316,3 @@ def sequence_log_probs(model: Seq2Seq, src: torch.Tensor, src_lens: torch.Tensor
         step_lp = torch.log_softmax(logits.float(), dim=-1).cpu()  # [B, T, V]
         picked = step_lp.gather(-1, tgt_out.unsqueeze(-1)).squeeze(-1)  # [B, T]
         return torch.where(scored, picked, 0.0).sum(dim=1)  # [B]
-    finally:
-        model.train(was_training)

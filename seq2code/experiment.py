@@ -173,17 +173,11 @@ class Trained:
 
 
 def model_pairs(model: torch.nn.Module, data: Data, split: str) -> list[Pair]:
-    """``data.pairs[split]``, or for a copy model (chapter 7) the pairs it reads: packed
-    source ids and extended target ids (:meth:`seq2code.models.copy.CopySeq2Seq.encode_pairs`)."""
-    if not getattr(model, "copies", False):
-        return data.pairs[split]
+    """The pairs that ``model`` reads, cut to the profile's lengths
+    (:meth:`~seq2code.models.base.Seq2Seq.encode_pairs`: ``data.pairs[split]`` for most kinds;
+    packed source ids and extended target ids for a copy model, chapter 7)."""
     return model.encode_pairs(data.nl_tokens[split], data.code_tokens[split], data.src_vocab,
                               data.tgt_vocab, data.profile.max_src_len, data.profile.max_tgt_len)
-
-
-# Training options that a kind needs instead of the course's defaults (a kind's chapter says
-# why): the Transformer trains on the gold prefix only, every position at once (chapter 8).
-KIND_TRAIN_OPTIONS: dict[str, dict] = {"transformer": {"teacher_forcing": 1.0}}
 
 
 def make_train_config(profile: Profile, seed: int = 0,
@@ -226,8 +220,8 @@ def train_model(kind: str, profile: Profile | str | None = None, *, data: Data |
     profile = data.profile
     model_options = {"emb_dim": profile.emb_dim, "hidden_dim": profile.hidden_dim,
                      **model_options}  # the profile's model size unless asked otherwise
-    config = make_train_config(profile, seed,
-                               {**KIND_TRAIN_OPTIONS.get(kind, {}), **(train_options or {})})
+    config = make_train_config(profile, seed, {**models.get_kind(kind).train_defaults,
+                                               **(train_options or {})})
     key = {"kind": kind, "model_options": model_options, "train_config": config.to_dict(),
            "profile": profile.to_dict(), "data": data.info(), "seed": seed}
 
@@ -298,31 +292,18 @@ def _decode(trained: Trained, sources: Sequence[list[str]], max_len: int,
             batch_size: int = 128, beam: int = 1) -> list[list[str]]:
     """Decode English token lists (each non-empty, already cut) into code tokens: greedily,
     or with beam search of ``beam`` beams (chapter 6)."""
-    device = _device_of(trained.model)
-    trained.model.eval()
+    model = trained.model
     out: list[list[str]] = []
-    copies = getattr(trained.model, "copies", False)  # chapter 7: extended vocabulary
     for start in range(0, len(sources), batch_size):
-        chunk = sources[start:start + batch_size]
-        if copies:
-            views = [trained.model.source_view(tokens) for tokens in chunk]
-            ids = [trained.model.encode_source(view, trained.src_vocab, trained.tgt_vocab)
-                   for view, _ in views]
-        else:
-            ids = [trained.src_vocab.encode(tokens) for tokens in chunk]
-        src, src_lens = pad(ids)
-        # src: [B, S] token ids x (packed with src_ext for a copy model); src_lens: [B]
+        views = [model.source_view(tokens) for tokens in sources[start:start + batch_size]]
+        src, src_lens = pad([model.encode_source(view, trained.src_vocab, trained.tgt_vocab)
+                             for view, _ in views])  # [B, S] ids x, [B]
         if beam > 1:
-            result = beam_search(trained.model, src.to(device), src_lens.to(device), beam,
-                                 max_len)
+            result = beam_search(model, src, src_lens, beam, max_len)
         else:
-            result = decoding.greedy_decode(trained.model, src.to(device), src_lens.to(device),
-                                            max_len)
-        if copies:
-            out.extend(trained.model.output_tokens(row, view, mapping, trained.tgt_vocab)
-                       for row, (view, mapping) in zip(result.tokens, views, strict=True))
-        else:
-            out.extend(trained.tgt_vocab.decode(ids) for ids in result.tokens)
+            result = decoding.greedy_decode(model, src, src_lens, max_len)
+        out.extend(model.output_tokens(row, view, mapping, trained.tgt_vocab)
+                   for row, (view, mapping) in zip(result.tokens, views, strict=True))
     return out
 
 

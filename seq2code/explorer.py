@@ -17,8 +17,9 @@ from dataclasses import dataclass
 
 import torch
 
+from seq2code.decoding import greedy_decode
 from seq2code.tokens import tokenize_code, tokenize_nl
-from seq2code.vocab import EOS_ID, SOS_ID
+from seq2code.vocab import SOS_ID
 
 
 @dataclass
@@ -71,55 +72,37 @@ def trace_decoding(trained, nl: str, code: str, top_k: int = 5,
         top_k: how many next tokens to keep per step.
         max_len: the most free-running steps (default: the model's ``max_tgt_len``).
     """
-    model, src_vocab, tgt_vocab = trained.model, trained.src_vocab, trained.tgt_vocab
-    source = tokenize_nl(nl)
+    model, tgt_vocab = trained.model, trained.tgt_vocab
+    words = tokenize_nl(nl)
     if trained.max_src_len:
-        source = source[: trained.max_src_len]
-    if not source:
+        words = words[: trained.max_src_len]
+    if not words:
         raise ValueError("the description has no tokens")
     reference = tokenize_code(code)
-    device = next(model.parameters()).device
-    src = torch.tensor([src_vocab.encode(source)], device=device)  # [1, S] ids x
-    src_lens = torch.tensor([len(source)], device=device)  # [1]
-    was_training = model.training
-    model.eval()
-    try:
-        enc = model.encode(src, src_lens)
-        gold = tgt_vocab.encode(reference) + [EOS_ID]  # y_1 .. y_n <eos>
-        forced = _run(model, enc, tgt_vocab, gold, len(gold), top_k, device)
-        free = _run(model, enc, tgt_vocab, None, max_len or trained.max_tgt_len or 100,
-                    top_k, device)
-    finally:
-        model.train(was_training)
-    return Trace(source, reference, forced, free)
+    view, _ = model.source_view(words)  # the English as the model reads it
+    src_ids, gold = model.encode_pairs([words], [reference], trained.src_vocab, tgt_vocab)[0]
+    src = torch.tensor([src_ids])  # [1, S] ids x
+    src_lens = torch.tensor([len(src_ids)])  # [1]
+    gold_out = torch.tensor([gold[1:]])  # [1, n + 1]  y_1 .. y_n <eos>
 
-
-def _run(model, enc, tgt_vocab, gold: list[int] | None, n_steps: int, top_k: int,
-         device) -> list[Step]:
-    """Step the decoder ``n_steps`` times, feeding ``gold`` (teacher forcing) or, when None,
-    its own greedy guess (stopping after ``<eos>``)."""
-    state = model.decoder.init_state(enc)
-    prev = SOS_ID
-    steps = []
-    for t in range(n_steps):
-        out = model.decoder(torch.tensor([prev], device=device), state, enc)
-        state = out.state
-        if out.attention is None:
+    def keep(step) -> tuple[list[float], list[tuple[int, float]]]:
+        if step.attention is None:
             raise ValueError("the explorer needs a model with attention")
-        probs = torch.softmax(out.logits[0], dim=-1)  # [V] p(y_t | y_<t, x)
+        probs = torch.softmax(step.logits[0], dim=-1)  # [V] p(y_t | y_<t, x)
         top_p, top_i = probs.topk(min(top_k, probs.numel()))
-        predicted = int(top_i[0])
-        steps.append(Step(tgt_vocab.itos[prev], tgt_vocab.itos[predicted],
-                          out.attention[0].tolist(),  # [S] alpha_t
-                          [(tgt_vocab.itos[int(i)], float(p))
-                           for p, i in zip(top_p, top_i, strict=True)]))
-        if gold is None:
-            if predicted == EOS_ID:
-                break
-            prev = predicted
-        else:
-            prev = gold[t]
-    return steps
+        return step.attention[0].tolist(), list(zip(top_i.tolist(), top_p.tolist(), strict=True))
+
+    def steps(fed: list[int], records: list) -> list[Step]:
+        name = lambda i: model.token(i, view, tgt_vocab)  # noqa: E731
+        return [Step(name(prev), name(top[0][0]), weights, [(name(i), p) for i, p in top])
+                for prev, (weights, top) in zip(fed, records, strict=False)]
+
+    forced = greedy_decode(model, src, src_lens, 0, forced=gold_out[:, :-1], record=keep)
+    free = greedy_decode(model, src, src_lens, max_len or trained.max_tgt_len or 100,
+                         record=keep)
+    free_fed = [SOS_ID] + [top[0][0] for _, top in free.records]
+    return Trace(view, reference, steps(gold[:-1], forced.records),
+                 steps(free_fed, free.records))
 
 
 def _attention_html(source: list[str], weights: list[float]) -> str:

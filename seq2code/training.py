@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from seq2code.batching import Batch, Pair, make_batches
 from seq2code.checkpoint import FORMAT, CheckpointError, load_checkpoint, save_checkpoint
 from seq2code.decoding import greedy_decode
-from seq2code.models.base import TF_MODES, Seq2Seq
+from seq2code.models.base import TF_MODES, Seq2Seq, evaluating
 from seq2code.profiles import default_device
 from seq2code.vocab import PAD_ID, UNK_ID
 
@@ -120,16 +120,46 @@ def sequence_loss(logits: torch.Tensor, targets: torch.Tensor,
 def evaluate_loss(model: Seq2Seq, batches: list[Batch], device: torch.device) -> float:
     """Mean cross-entropy per real target token over ``batches``, with teacher forcing 1.0
     (in eval mode; the model is left in the mode it had)."""
-    was_training = model.training
-    model.eval()
     total, tokens = 0.0, 0
-    for batch in batches:
-        tokens += batch.n_target_tokens
-        batch = batch.to(device)
-        logits = model(batch.src, batch.src_lens, batch.tgt_in).logits  # [B, T, V]
-        total += float(sequence_loss(logits, batch.tgt_out, reduction="sum"))
-    model.train(was_training)
+    with evaluating(model):
+        for batch in batches:
+            n = batch.n_target_tokens
+            batch = batch.to(device)
+            # the mean over the batch's real tokens (no auxiliary loss), times their count
+            total += float(model.loss(batch.src, batch.src_lens, batch.tgt_in, batch.tgt_out,
+                                      auxiliary=False)) * n
+            tokens += n
     return total / max(tokens, 1)
+
+
+def make_optimizer(model: nn.Module, lr: float) -> torch.optim.Optimizer:
+    """Adam over the model's parameters, fused into one kernel where PyTorch has one for the
+    parameters' device (the same arithmetic as the plain loop, fewer passes over memory)."""
+    try:
+        return torch.optim.Adam(model.parameters(), lr=lr, fused=True)
+    except (RuntimeError, ValueError):  # a device without a fused Adam
+        return torch.optim.Adam(model.parameters(), lr=lr)
+
+
+def train_step(model: Seq2Seq, optimizer: torch.optim.Optimizer, batch: Batch, *,
+               teacher_forcing: float = 0.5, tf_mode: str = "step", clip: float = 1.0,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+    """One step of the course's training on ``batch`` (already on the model's device).
+
+    ``zero_grad``, the loss (:meth:`~seq2code.models.base.Seq2Seq.loss`: ``-mean log p(y_t)``
+    over the real target tokens, teacher forcing ``teacher_forcing`` with the coins of
+    ``generator``), ``backward``, clipping of the gradient norm at ``clip`` (0: none) and the
+    optimizer's ``step``. Returns the loss, detached (on the device: no synchronisation).
+    """
+    model.train()
+    optimizer.zero_grad(set_to_none=True)
+    loss = model.loss(batch.src, batch.src_lens, batch.tgt_in, batch.tgt_out,
+                      teacher_forcing=teacher_forcing, tf_mode=tf_mode, generator=generator)
+    loss.backward()
+    if clip > 0:
+        nn.utils.clip_grad_norm_(model.parameters(), clip)
+    optimizer.step()
+    return loss.detach()
 
 
 def exact_match(model: Seq2Seq, batches: list[Batch], pairs: list[Pair], max_len: int,
@@ -177,7 +207,7 @@ def train(model: Seq2Seq, train_pairs: list[Pair], dev_pairs: list[Pair], config
     model.to(device)
     torch.manual_seed(config.seed)
     coins = torch.Generator().manual_seed(config.seed)  # the teacher-forcing coins
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    optimizer = make_optimizer(model, config.lr)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, mode="min", factor=config.plateau_factor, patience=config.plateau_patience)
     history = History()
@@ -218,19 +248,10 @@ def train(model: Seq2Seq, train_pairs: list[Pair], dev_pairs: list[Pair], config
                    unit="batch")
         for i, batch in enumerate(bar):
             counts.append(batch.n_target_tokens)
-            batch = batch.to(device)
-            output = model(batch.src, batch.src_lens, batch.tgt_in,
-                           teacher_forcing=config.teacher_forcing, tf_mode=config.tf_mode,
-                           generator=coins)
-            loss = sequence_loss(output.logits, batch.tgt_out)  # mean over real tokens
-            if hasattr(model, "auxiliary_loss"):  # e.g. coverage's loss (chapter 7)
-                loss = loss + model.auxiliary_loss(output, batch.tgt_out)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if config.clip > 0:
-                nn.utils.clip_grad_norm_(model.parameters(), config.clip)
-            optimizer.step()
-            losses.append(loss.detach())
+            loss = train_step(model, optimizer, batch.to(device),
+                              teacher_forcing=config.teacher_forcing, tf_mode=config.tf_mode,
+                              clip=config.clip, generator=coins)
+            losses.append(loss)
             if progress and i % 10 == 0:
                 bar.set_postfix(loss=f"{loss.item():.3f}")
         batch_losses = torch.stack(losses).tolist() if losses else []

@@ -87,4 +87,4 @@ def test_precompute_flag_gives_the_same_model_output():
     torch.testing.assert_close(a.logits, b.logits)
     torch.testing.assert_close(a.attention, b.attention)
     state = fast.decoder.init_state(fast.encode(batch.src, batch.src_lens))
-    assert state.keys.shape == (2, 5, 24)  # W_s h_s, once per sequence
+    assert state.memory.shape == (2, 5, 24)  # the keys W_s h_s, once per sequence

@@ -14,7 +14,6 @@ from seq2code.experiment import Trained, translate
 from seq2code.models import build_model
 from seq2code.models.copy import (
     decode_extended,
-    decode_with_p_gen,
     extend_source,
     extend_target,
     final_distribution,
@@ -129,11 +128,15 @@ def test_copy_model_learns_to_copy_words_it_cannot_generate():
     result = greedy_decode(model, batch.src, batch.src_lens, max_len=8)
     decoded = [decode_extended(ids, source, code) for ids, source in zip(result.tokens, nl, strict=True)]
     assert sum(d == t for d, t in zip(decoded, target, strict=True)) >= 30
-    ids, weights, gates = decode_with_p_gen(model, batch.src[:1, :batch.src_lens[0]],
-                                            batch.src_lens[:1], 8)
+    one = greedy_decode(model, batch.src[:1, :batch.src_lens[0]], batch.src_lens[:1], 8,
+                        record=lambda step: model.decoder.gate(step.features))
+    ids, weights = one.tokens[0], one.attention[0]
+    gates = torch.cat(one.records)[: len(ids)]  # [n] p_gen of the steps that wrote ids
     assert weights.shape == (len(ids), int(batch.src_lens[0])) and gates.shape == (len(ids),)
     copied = torch.tensor([i >= len(code) for i in ids])
     assert gates[copied].mean() < gates[~copied].mean()  # p_gen drops where it copies
+    teacher = model.gates(batch.src, batch.src_lens, batch.tgt_in)  # [B, T] p_gen
+    assert teacher.shape == batch.tgt_in.shape and teacher.device.type == "cpu"
 
 
 def test_canonical_pairs_and_translate_map_strings_back():

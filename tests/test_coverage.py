@@ -64,7 +64,7 @@ def test_decoder_state_carries_the_sum_of_past_attention():
                       30)
     enc = model.encode(src, torch.tensor([3, 2]))
     state = model.decoder.init_state(enc)
-    assert torch.equal(state.coverage, torch.zeros(2, 3))
+    assert torch.equal(state.memory.coverage, torch.zeros(2, 3))
     total = torch.zeros(2, 3)
     prev = torch.full((2,), SOS_ID)
     for _ in range(4):
@@ -72,7 +72,7 @@ def test_decoder_state_carries_the_sum_of_past_attention():
         total = total + step.attention
         state = step.state
         prev = step.logits.argmax(-1)
-        torch.testing.assert_close(state.coverage, total)
+        torch.testing.assert_close(state.memory.coverage, total)
 
 
 def test_training_adds_the_coverage_loss():

@@ -11,6 +11,7 @@ from seq2code.analysis import encoder_state_gradients, token_accuracy
 from seq2code.batching import collate, make_batches
 from seq2code.decoding import greedy_decode
 from seq2code.models import KINDS, build_model, count_parameters, expected_parameters
+from seq2code.models.copy import CopySeq2Seq
 from seq2code.training import sequence_loss
 from seq2code.vocab import EOS_ID, PAD_ID, SOS_ID
 
@@ -33,7 +34,7 @@ def test_shapes(kind):
     assert enc.mask.tolist()[1] == [True] * 3 + [False] * 4
     assert (enc.outputs[1, 3:] == 0).all()
     out = model(batch.src, batch.src_lens, batch.tgt_in)
-    width = 30 + 7 * getattr(model, "copies", False)  # copy kinds: extended vocabulary V + S
+    width = 30 + 7 * isinstance(model, CopySeq2Seq)  # copy kinds: extended vocabulary V + S
     assert out.logits.shape == (3, 7, width)
     if kind in ("attention", "bidirectional", "copy", "coverage", "multihead", "transformer"):
         assert out.attention.shape == (3, 7, 7)

@@ -7,10 +7,10 @@ import torch
 from torch import nn
 from toy import batch_of
 
+from seq2code.models import build_model
 from seq2code.models.base import count_parameters
 from seq2code.models.multihead import (
     MultiHeadAttention,
-    build_multihead_model,
     head_attention,
     multihead_parameters,
     scaled_dot_product_attention,
@@ -23,9 +23,7 @@ def _threads():
 
 
 def build(src=20, tgt=30, emb=16, hidden=24, **options):
-    config = {"kind": "multihead", "src_vocab_size": src, "tgt_vocab_size": tgt,
-              "emb_dim": emb, "hidden_dim": hidden, **options}
-    return build_multihead_model("multihead", src, tgt, emb, hidden, config, options)
+    return build_model("multihead", src, tgt, emb, hidden, **options)
 
 
 def test_scaled_dot_product_by_hand_and_padding_gets_zero():

@@ -9,9 +9,9 @@ from toy import batch_of, fit
 
 from seq2code.batching import collate
 from seq2code.decoding import greedy_decode
+from seq2code.models import build_model
 from seq2code.models.base import count_parameters
 from seq2code.models.transformer import (
-    build_transformer_model,
     causal_mask,
     sinusoidal_positions,
     transformer_parameters,
@@ -26,9 +26,7 @@ def _threads():
 
 
 def build(src=20, tgt=30, emb=16, hidden=32, **options):
-    config = {"kind": "transformer", "src_vocab_size": src, "tgt_vocab_size": tgt,
-              "emb_dim": emb, "hidden_dim": hidden, **options}
-    return build_transformer_model("transformer", src, tgt, emb, hidden, config, options)
+    return build_model("transformer", src, tgt, emb, hidden, **options)
 
 
 def test_sinusoidal_positions_follow_the_formula():
@@ -137,7 +135,7 @@ def test_beam_search_of_one_beam_is_greedy_decoding():
 
 def test_train_model_trains_the_transformer_with_teacher_forcing_one(tmp_path, monkeypatch,
                                                                      shared_data):
-    """``KIND_TRAIN_OPTIONS``: ``train_model`` (and so ``train --model transformer``) trains
+    """The kind's training defaults (``ModelKind.train_defaults``): ``train_model`` (and so ``train --model transformer``) trains
     the Transformer as chapter 8 does; an explicit option still wins."""
     from dataclasses import replace
 

@@ -1,11 +1,11 @@
 """The LSTM encoder-decoder with additive (Bahdanau) attention (chapter 4).
 
-At decoding step ``t`` the decoder's previous state ``h_{t-1}`` (the query, as in Bahdanau et
+At decoding step ``t`` the decoder's previous state ``s_{t-1}`` (the query, as in Bahdanau et
 al. 2015) scores every encoder state ``h_s``:
 
-    score(h_{t-1}, h_s) = v^T tanh(W [h_{t-1}; h_s])
-                        = v^T tanh(W_t h_{t-1} + W_s h_s)       (W = [W_t  W_s])
-    alpha_t = softmax over real source positions s of score(h_{t-1}, h_s)
+    score(s_{t-1}, h_s) = v^T tanh(W [s_{t-1}; h_s])
+                        = v^T tanh(W_t s_{t-1} + W_s h_s)       (W = [W_t  W_s])
+    alpha_t = softmax over real source positions s of score(s_{t-1}, h_s)
     c_t     = sum_s alpha_{t,s} h_s
 
 Splitting ``W`` shows that its source half ``W_s h_s`` does not depend on ``t``: it is computed
@@ -13,18 +13,20 @@ once per sequence (:meth:`AdditiveAttention.project_keys`) instead of at every s
 literal concatenation form (:meth:`AdditiveAttention.concat_scores`) is kept: the tests and the
 chapter show that the two are the same function.
 
-The decoder's LSTM reads ``[e(y_{t-1}); c_t]``, and the output layer reads ``[h_t; c_t]``.
+The decoder's LSTM reads ``[e(y_{t-1}); c_t]``, and the output layer reads ``[s_t; c_t]``.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
 
-from seq2code.models.base import Decoder, DecoderRun, DecoderStep, EncoderOutput
+from seq2code.models.base import Decoder, EncoderOutput, FeatureRun, Seq2Seq
 from seq2code.models.lstm import LSTMEncoder
+from seq2code.models.registry import ModelKind
+from seq2code.models.rnn import rnn_layer_parameters
 from seq2code.vocab import PAD_ID
 
 
@@ -52,10 +54,14 @@ class AdditiveAttention(nn.Module):
         query_dim: size of the decoder state ``h_t`` (the query).
         key_dim: size of an encoder state ``h_s``.
         attn_dim: size of the hidden layer of the score (rows of ``W`` and of ``v``).
+        precompute_keys: compute ``W_s h_s`` once per sequence (True) or score with the
+            literal concatenation at every step (False: the same function, slower).
     """
 
-    def __init__(self, query_dim: int, key_dim: int, attn_dim: int):
+    def __init__(self, query_dim: int, key_dim: int, attn_dim: int,
+                 precompute_keys: bool = True):
         super().__init__()
+        self.precompute_keys = precompute_keys
         self.W_t = nn.Linear(query_dim, attn_dim, bias=False)  # decoder half of W
         self.W_s = nn.Linear(key_dim, attn_dim, bias=False)  # source half of W
         self.v = nn.Linear(attn_dim, 1, bias=False)  # v
@@ -118,6 +124,20 @@ class AdditiveAttention(nn.Module):
         context = torch.bmm(weights.unsqueeze(1), values).squeeze(1)  # [B, H_s]  c_t
         return context, weights
 
+    # -- the plug of the attention decoder (AttentionLSTMDecoder): memory in, memory out ----
+
+    def init_memory(self, enc: EncoderOutput) -> torch.Tensor | None:
+        """What the attention keeps across the steps of one sequence: the keys ``W_s h_s``
+        ``[B, S, A]`` (None with the literal concatenation)."""
+        return self.project_keys(enc.outputs) if self.precompute_keys else None
+
+    def attend(self, query: torch.Tensor, enc: EncoderOutput, memory: torch.Tensor | None
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """One step: ``query`` ``[B, H]`` ``s_{t-1}`` -> context ``c_t`` ``[B, H_enc]``, weights
+        ``alpha_t`` ``[B, S]`` and the memory for the next step (unchanged here)."""
+        context, weights = self(query, enc.outputs, enc.mask, memory)
+        return context, weights, memory
+
 
 class AttentionLSTMEncoder(LSTMEncoder):
     """The LSTM encoder of chapter 3: its every state ``h_1 .. h_S`` is what the decoder
@@ -128,23 +148,28 @@ class AttentionState(NamedTuple):
     """The attention decoder's state.
 
     Attributes:
-        hidden: ``[B, H]`` ``h_{t-1}``.
-        cell: ``[B, H]`` ``c_{t-1}``.
-        keys: ``[B, S, A]`` ``W_s h_s``, computed once per sequence (None when the decoder
-            scores with the literal concatenation).
+        hidden: ``[B, H]`` ``s_{t-1}``.
+        cell: ``[B, H]`` the LSTM's cell ``m_{t-1}``.
+        memory: what the attention keeps across steps: the keys ``W_s h_s`` ``[B, S, A]``
+            (computed once per sequence) for additive attention, plus the coverage for
+            coverage attention, or the heads' keys and values for multi-head attention.
     """
 
     hidden: torch.Tensor
     cell: torch.Tensor
-    keys: torch.Tensor | None
+    memory: Any
 
 
 class AttentionLSTMDecoder(Decoder):
-    """LSTM decoder with additive attention, queried by the previous state ``h_{t-1}``.
+    """LSTM decoder with attention, queried by the previous state ``s_{t-1}``.
 
-    Step ``t``: ``alpha_t, c_t = attention(h_{t-1}, h_1..h_S)``;
-    ``h_t, c'_t = LSTM([e(y_{t-1}); c_t], (h_{t-1}, c'_{t-1}))``;
-    ``logits = W_o [h_t; c_t] + b_o``.
+    Step ``t`` (:meth:`step`): ``alpha_t, c_t = attention(s_{t-1}, h_1..h_S)``;
+    ``s_t, m_t = LSTM([e(y_{t-1}); c_t], (s_{t-1}, m_{t-1}))``; features ``[s_t; c_t]``; the
+    output layer (:meth:`scores`) ``logits = W_o [s_t; c_t] + b_o``.
+
+    The attention is a plug: any module with ``init_memory(enc)`` and
+    ``attend(query, enc, memory) -> (context, weights, memory)`` (additive here, coverage in
+    chapter 7, multi-head in chapter 8).
 
     Args:
         vocab_size: target vocabulary size ``V``.
@@ -155,59 +180,80 @@ class AttentionLSTMDecoder(Decoder):
         dropout: dropout on the embeddings.
         precompute_keys: compute ``W_s h_s`` once per sequence (True) or score with the
             literal concatenation at every step (False: the same function, slower).
+        attention: the attention module (default: :class:`AdditiveAttention`).
     """
 
     def __init__(self, vocab_size: int, emb_dim: int, hidden_dim: int,
                  enc_dim: int | None = None, attn_dim: int | None = None,
-                 dropout: float = 0.0, precompute_keys: bool = True):
+                 dropout: float = 0.0, precompute_keys: bool = True,
+                 attention: nn.Module | None = None):
         super().__init__()
         enc_dim = enc_dim or hidden_dim
-        self.precompute_keys = precompute_keys
         self.embedding = nn.Embedding(vocab_size, emb_dim, padding_idx=PAD_ID)
         self.dropout = nn.Dropout(dropout)
-        self.attention = AdditiveAttention(hidden_dim, enc_dim, attn_dim or hidden_dim)
+        self.attention = attention or AdditiveAttention(hidden_dim, enc_dim,
+                                                        attn_dim or hidden_dim, precompute_keys)
         # One step at a time (the context depends on the previous state): an LSTM cell, the
         # same function and parameters as a one-layer nn.LSTM, faster per step on the CPU.
         self.rnn = nn.LSTMCell(emb_dim + enc_dim, hidden_dim)
         self.out = nn.Linear(hidden_dim + enc_dim, vocab_size)  # W_o, b_o
 
     def init_state(self, enc: EncoderOutput) -> AttentionState:
-        """The encoder's last ``(h_S, c_S)`` and, once, the keys ``W_s h_s`` ``[B, S, A]``."""
+        """The encoder's last ``(h_S, c_S)`` and, once, the attention's memory (the keys
+        ``W_s h_s`` ``[B, S, A]``)."""
         hidden, cell = enc.state  # [1, B, H] each: the encoder's last layer
-        keys = self.attention.project_keys(enc.outputs) if self.precompute_keys else None
-        return AttentionState(hidden[-1], cell[-1], keys)  # [B, H], [B, H], [B, S, A]
+        return AttentionState(hidden[-1], cell[-1], self.attention.init_memory(enc))
 
-    def _step(self, embedded: torch.Tensor, state: AttentionState, enc: EncoderOutput
-              ) -> tuple[torch.Tensor, AttentionState, torch.Tensor]:
+    def embed(self, prev: torch.Tensor) -> torch.Tensor:
+        """``e(y_{t-1})``: ids ``[B, ...]`` -> ``[B, ..., E]`` (with dropout)."""
+        return self.dropout(self.embedding(prev))
+
+    def step(self, embedded: torch.Tensor, state: AttentionState, enc: EncoderOutput
+             ) -> tuple[torch.Tensor, AttentionState, torch.Tensor]:
         """One step from the embedded ``e(y_{t-1})`` ``[B, E]``.
 
-        Returns the output layer's input ``[h_t; c_t]`` ``[B, H + H_enc]``, the new state and
+        Returns the output layer's input ``[s_t; c_t]`` ``[B, H + H_enc]``, the new state and
         the weights ``alpha_t`` ``[B, S]``.
         """
-        context, weights = self.attention(state.hidden, enc.outputs, enc.mask, state.keys)
-        # query: h_{t-1} [B, H];  context: [B, H_enc] c_t;  weights: [B, S] alpha_t
+        context, weights, memory = self.attention.attend(state.hidden, enc, state.memory)
+        # query: s_{t-1} [B, H];  context: [B, H_enc] c_t;  weights: [B, S] alpha_t
         rnn_input = torch.cat([embedded, context], dim=-1)  # [B, E + H_enc]  [e(y_{t-1}); c_t]
-        hidden, cell = self.rnn(rnn_input, (state.hidden, state.cell))  # [B, H] h_t, c'_t
-        features = torch.cat([hidden, context], dim=-1)  # [B, H + H_enc]  [h_t; c_t]
-        return features, AttentionState(hidden, cell, state.keys), weights
+        hidden, cell = self.rnn(rnn_input, (state.hidden, state.cell))  # [B, H] s_t, m_t
+        features = torch.cat([hidden, context], dim=-1)  # [B, H + H_enc]  [s_t; c_t]
+        return features, AttentionState(hidden, cell, memory), weights
 
-    def forward(self, prev: torch.Tensor, state: AttentionState,
-                enc: EncoderOutput) -> DecoderStep:
-        """One step: ``prev`` ``[B]`` ids ``y_{t-1}``. Returns ``logits`` ``[B, V]``, the new
-        state and ``attention`` ``[B, S]`` ``alpha_t``."""
-        embedded = self.dropout(self.embedding(prev))  # [B, E]  e(y_{t-1})
-        features, state, weights = self._step(embedded, state, enc)
-        return DecoderStep(self.out(features), state, weights)  # logits [B, V]
-
-    def forward_sequence(self, inputs: torch.Tensor, state: AttentionState,
-                         enc: EncoderOutput) -> DecoderRun:
-        """``K`` steps on known inputs ``inputs`` ``[B, K]``: the embeddings and the output
-        layer are applied to all steps at once, only the recurrence loops."""
-        embedded = self.dropout(self.embedding(inputs))  # [B, K, E]
+    def features(self, inputs: torch.Tensor, state: AttentionState,
+                 enc: EncoderOutput) -> FeatureRun:
+        """``K`` steps on known inputs ``inputs`` ``[B, K]``: the embeddings for all steps at
+        once, then :meth:`step` in a loop. Returns ``[s_t; c_t]`` ``[B, K, H + H_enc]``, the
+        last state and ``alpha`` ``[B, K, S]``."""
+        embedded = self.embed(inputs)  # [B, K, E]
         features, weights = [], []
         for k in range(inputs.size(1)):
-            step_features, state, step_weights = self._step(embedded[:, k], state, enc)
-            features.append(step_features)  # [B, H + H_enc]
+            step_features, state, step_weights = self.step(embedded[:, k], state, enc)
+            features.append(step_features)  # [B, F]
             weights.append(step_weights)  # [B, S]
-        logits = self.out(torch.stack(features, dim=1))  # [B, K, V]
-        return DecoderRun(logits, state, torch.stack(weights, dim=1))  # attention [B, K, S]
+        return FeatureRun(torch.stack(features, dim=1), state, torch.stack(weights, dim=1))
+
+
+def attention_parameters(src_vocab: int, tgt_vocab: int, emb: int, hidden: int) -> int:
+    """Embeddings, the encoder's LSTM layer, the decoder's LSTM reading ``[e(y); c]``, the
+    attention's ``W_t``, ``W_s`` (``H x H`` each) and ``v`` (``H``), the output layer reading
+    ``[s; c]``: ``2 H V + V``."""
+    return ((src_vocab + tgt_vocab) * emb + 4 * rnn_layer_parameters(emb, hidden)
+            + 4 * rnn_layer_parameters(emb + hidden, hidden)
+            + 2 * hidden * hidden + hidden + 2 * hidden * tgt_vocab + tgt_vocab)
+
+
+def build_attention(src_vocab_size: int, tgt_vocab_size: int, emb_dim: int, hidden_dim: int,
+                    dropout: float, precompute_keys: bool) -> Seq2Seq:
+    """Chapter 3's encoder and the attention decoder (``precompute_keys``: ``W_s h_s`` once
+    per sequence, or the literal concatenation at every step)."""
+    return Seq2Seq(AttentionLSTMEncoder(src_vocab_size, emb_dim, hidden_dim, dropout),
+                   AttentionLSTMDecoder(tgt_vocab_size, emb_dim, hidden_dim, dropout=dropout,
+                                        precompute_keys=precompute_keys))
+
+
+MODEL_KINDS = (ModelKind("attention", 4, "LSTM with additive (Bahdanau) attention",
+                         build_attention, attention_parameters,
+                         options={"dropout": 0.0, "precompute_keys": True}),)

@@ -13,12 +13,15 @@ hidden size, ``V`` target vocabulary size.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, NamedTuple
 
 import torch
 from torch import nn
 
-from seq2code.vocab import PAD_ID
+from seq2code.batching import encode_pairs
+from seq2code.vocab import PAD_ID, Vocab
 
 TF_MODES = ("step", "sequence")
 
@@ -42,19 +45,36 @@ class DecoderStep(NamedTuple):
     """One decoding step.
 
     Attributes:
-        logits: ``[B, V]`` unnormalised scores of the next token ``y_t``.
+        logits: ``[B, V]`` unnormalised scores of the next token ``y_t`` (a copy model:
+            log-probabilities over its extended vocabulary).
         state: the decoder's state after the step (pass it to the next step).
         attention: ``[B, S]`` attention weights ``alpha_t`` over the source, or None for a
             model without attention.
+        features: ``[B, F]`` what the output layer read (for instance ``[s_t; c_t]``), or None.
     """
 
     logits: torch.Tensor
     state: Any
     attention: torch.Tensor | None
+    features: torch.Tensor | None = None
+
+
+class FeatureRun(NamedTuple):
+    """Several decoding steps on known inputs, before the output layer.
+
+    Attributes:
+        features: ``[B, K, F]`` what the output layer reads at each of the ``K`` steps.
+        state: the decoder's state after the last step.
+        attention: ``[B, K, S]`` attention weights ``alpha``, or None.
+    """
+
+    features: torch.Tensor
+    state: Any
+    attention: torch.Tensor | None
 
 
 class DecoderRun(NamedTuple):
-    """Several decoding steps on known inputs (teacher forcing).
+    """Several decoding steps on known inputs (teacher forcing), with their scores.
 
     Attributes:
         logits: ``[B, K, V]`` scores of the next token at each of the ``K`` steps.
@@ -79,6 +99,23 @@ class Seq2SeqOutput(NamedTuple):
     attention: torch.Tensor | None
 
 
+class TargetRun(NamedTuple):
+    """:meth:`Seq2Seq.run` over a target sequence: what the output layer reads at every step.
+
+    Attributes:
+        features: ``[B, T, F]`` the output layer's input at each step ``t``.
+        attention: ``[B, T, S]`` the weights ``alpha_t``, or None.
+        enc: the :class:`EncoderOutput` the decoder read.
+        decided: ``{t: [B, V]}`` the scores already computed at the steps whose prediction
+            was fed back (the next step was not teacher-forced), so that the loss reuses them.
+    """
+
+    features: torch.Tensor
+    attention: torch.Tensor | None
+    enc: Any
+    decided: dict[int, torch.Tensor]
+
+
 class Encoder(nn.Module):
     """Reads ``src`` ``[B, S]`` with its lengths ``[B]``; returns an :class:`EncoderOutput`."""
 
@@ -87,39 +124,75 @@ class Encoder(nn.Module):
 
 
 class Decoder(nn.Module):
-    """One step of the decoder: ``forward(prev [B], state, enc) -> DecoderStep``."""
+    """The decoder, split in two: :meth:`features` runs the recurrence over known inputs and
+    :meth:`scores` is the output layer. :meth:`forward` makes one step of both.
+
+    A decoder that only overrides :meth:`forward` (one step to scores, a scripted decoder in
+    the tests) has no output layer: its scores are its features.
+    """
 
     def init_state(self, enc: EncoderOutput) -> Any:
         """The state before the first step, from the encoder's output."""
         return enc.state
 
+    def features(self, inputs: torch.Tensor, state: Any, enc: EncoderOutput) -> FeatureRun:
+        """Run the recurrence over known inputs ``inputs`` ``[B, K]`` (``y_{t-1}`` of each step):
+        the output layer's input ``[B, K, F]``, the last state and the weights ``[B, K, S]``.
+
+        This default steps :meth:`forward` (for a decoder without an output layer)."""
+        features, attention = [], []
+        for k in range(inputs.size(1)):
+            step = self(inputs[:, k], state, enc)
+            state = step.state
+            features.append(step.logits)  # [B, V]
+            attention.append(step.attention)  # [B, S] or None
+        return FeatureRun(torch.stack(features, dim=1), state,
+                          None if attention[0] is None else torch.stack(attention, dim=1))
+
+    def scores(self, features: torch.Tensor, attention: torch.Tensor | None,
+               enc: EncoderOutput) -> torch.Tensor:
+        """The output layer: ``[B, ..., F]`` features -> ``[B, ..., V]`` logits
+        ``W_o f + b_o`` (the features themselves for a decoder without one)."""
+        out = getattr(self, "out", None)
+        return features if out is None else out(features)
+
+    def gold_log_probs(self, features: torch.Tensor, attention: torch.Tensor | None,
+                       enc: EncoderOutput, targets: torch.Tensor,
+                       mask: torch.Tensor) -> torch.Tensor:
+        """``log p(y_t)`` of the gold tokens at the ``N`` positions where ``mask`` is True.
+
+        Args:
+            features: ``[B, T, F]``; attention: ``[B, T, S]`` or None.
+            targets: ``[B, T]`` gold ids ``y_t``; mask: ``[B, T]`` bool.
+
+        Returns:
+            ``[N]``: the output layer runs over those positions only (not over padding).
+        """
+        logits = self.scores(features[mask], None, enc)  # [N, V]
+        return -nn.functional.cross_entropy(logits, targets[mask], reduction="none")  # [N]
+
     def forward(self, prev: torch.Tensor, state: Any, enc: EncoderOutput) -> DecoderStep:
-        raise NotImplementedError
+        """One step: ``prev`` ``[B]`` ids ``y_{t-1}`` -> :class:`DecoderStep` (``logits``
+        ``[B, V]``, the new state, ``attention`` ``[B, S]`` or None, ``features`` ``[B, F]``)."""
+        run = self.features(prev.unsqueeze(1), state, enc)  # features [B, 1, F]
+        features = run.features.squeeze(1)  # [B, F]
+        attention = None if run.attention is None else run.attention.squeeze(1)  # [B, S]
+        return DecoderStep(self.scores(features, attention, enc), run.state, attention, features)
 
     def forward_sequence(self, inputs: torch.Tensor, state: Any,
                          enc: EncoderOutput) -> DecoderRun:
-        """Run the decoder over known inputs ``inputs`` ``[B, K]`` (teacher forcing).
-
-        This default makes one :meth:`forward` call per step; a decoder whose steps do not
-        depend on each other's outputs (no attention feeding back) overrides it with one
-        call over the whole run, which is about twice as fast.
-        """
-        logits, attention = [], []
-        for k in range(inputs.size(1)):
-            step = self(inputs[:, k], state, enc)  # logits [B, V]
-            state = step.state
-            logits.append(step.logits)
-            attention.append(step.attention)
-        return DecoderRun(torch.stack(logits, dim=1),  # [B, K, V]
-                          state,
-                          None if attention[0] is None else torch.stack(attention, dim=1))
+        """:meth:`features` then :meth:`scores`: ``logits`` ``[B, K, V]`` of ``K`` known
+        inputs ``[B, K]``."""
+        run = self.features(inputs, state, enc)
+        return DecoderRun(self.scores(run.features, run.attention, enc), run.state,
+                          run.attention)
 
 
 class Seq2Seq(nn.Module):
     """An encoder and a decoder run together over a target sequence.
 
     Attributes:
-        kind: the model kind (``"rnn"``, ``"lstm"``, ``"attention"``).
+        kind: the model kind (``"rnn"``, ``"lstm"``, ``"attention"``, ...).
         config: the keyword arguments that rebuild this model with
             :func:`seq2code.models.build_model` (``build_model(**model.config)``).
     """
@@ -162,6 +235,54 @@ class Seq2Seq(nn.Module):
             :class:`Seq2SeqOutput` with ``logits`` ``[B, T, V]`` and ``attention``
             ``[B, T, S]`` (None without attention).
         """
+        run = self.run(src, src_lens, tgt_in, teacher_forcing, tf_mode, generator, enc)
+        return Seq2SeqOutput(self.decoder.scores(run.features, run.attention, run.enc),
+                             run.attention)  # logits [B, T, V]
+
+    def loss(self, src: torch.Tensor, src_lens: torch.Tensor, tgt_in: torch.Tensor,
+             tgt_out: torch.Tensor, teacher_forcing: float = 1.0, tf_mode: str = "step",
+             generator: torch.Generator | None = None, auxiliary: bool = True) -> torch.Tensor:
+        """The training loss: ``-mean_t log p(y_t)`` over the real target tokens of
+        ``tgt_out`` ``[B, T]`` (``<pad>`` ignored), plus :meth:`auxiliary_loss` if any (and
+        ``auxiliary``).
+
+        The same value as ``sequence_loss(self(...).logits, tgt_out)`` (the arguments are
+        those of :meth:`forward`), computed with less work: the output layer runs over the real
+        tokens only, and the scores of the steps whose prediction was fed back are reused.
+        """
+        run = self.run(src, src_lens, tgt_in, teacher_forcing, tf_mode, generator)
+        real = tgt_out != PAD_ID  # [B, T]
+        rest = real.clone()  # [B, T] the positions still to score
+        total = tgt_out.new_zeros((), dtype=run.features.dtype)
+        if run.decided:
+            steps = sorted(run.decided)
+            decided = torch.stack([run.decided[t] for t in steps], dim=1)  # [B, D, V]
+            total = nn.functional.cross_entropy(decided.flatten(0, 1), tgt_out[:, steps].flatten(),
+                                                ignore_index=PAD_ID, reduction="sum")
+            rest[:, steps] = False
+        gold = self.decoder.gold_log_probs(run.features, run.attention, run.enc, tgt_out,
+                                           rest)  # [N] log p(y_t)
+        loss = (total - gold.sum()) / real.sum().clamp_min(1)  # mean over real tokens
+        extra = self.auxiliary_loss(Seq2SeqOutput(None, run.attention), tgt_out)
+        return loss if extra is None or not auxiliary else loss + extra
+
+    def auxiliary_loss(self, output: Seq2SeqOutput, tgt_out: torch.Tensor
+                       ) -> torch.Tensor | None:
+        """A term added to the training loss (coverage's, chapter 7); None: nothing."""
+        return None
+
+    def run(self, src: torch.Tensor, src_lens: torch.Tensor, tgt_in: torch.Tensor,
+            teacher_forcing: float = 1.0, tf_mode: str = "step",
+            generator: torch.Generator | None = None,
+            enc: EncoderOutput | None = None) -> TargetRun:
+        """The decoder over a whole target, before the output layer (arguments of
+        :meth:`forward`): the loop of teacher forcing, with its coins.
+
+        Returns:
+            :class:`TargetRun`: ``features`` ``[B, T, F]``, ``attention`` ``[B, T, S]`` or
+            None, the encoder's output, and the scores of the steps whose prediction was fed
+            back.
+        """
         if tf_mode not in TF_MODES:
             raise ValueError(f"tf_mode must be one of {TF_MODES}, got {tf_mode!r}")
         if not 0.0 <= teacher_forcing <= 1.0:
@@ -182,49 +303,93 @@ class Seq2Seq(nn.Module):
         return self._run_per_row(tgt_in, state, enc, coins.to(tgt_in.device))
 
     def _run_shared(self, tgt_in: torch.Tensor, state: Any, enc: EncoderOutput,
-                    coins: list[bool]) -> Seq2SeqOutput:
+                    coins: list[bool]) -> TargetRun:
         """Decode with one teacher-forcing choice per step for the whole batch.
 
-        Consecutive teacher-forced steps are one :meth:`Decoder.forward_sequence` call.
+        Consecutive teacher-forced steps are one :meth:`Decoder.features` call; before a step
+        that is not teacher-forced, the output layer scores the last step to pick ``y_{t-1}``.
         """
-        logits, attention = [], []
+        features, attention, decided = [], [], {}
         steps = tgt_in.size(1)
         t = 0
         while t < steps:
-            if t == 0 or coins[t]:
+            if t == 0 or coins[t]:  # gold inputs y_{t-1} .. up to the next coin that says no
                 end = t + 1
                 while end < steps and coins[end]:
                     end += 1
-                run = self.decoder.forward_sequence(tgt_in[:, t:end], state, enc)
-                step_logits, state, step_attention = run  # [B, K, V], ., [B, K, S]
+                inputs = tgt_in[:, t:end]  # [B, K]
             else:
-                prev = logits[-1][:, -1].argmax(-1)  # [B] the model's own y_{t-1}
-                step = self.decoder(prev, state, enc)
-                state = step.state
-                step_logits = step.logits.unsqueeze(1)  # [B, 1, V]
-                step_attention = (None if step.attention is None
-                                  else step.attention.unsqueeze(1))  # [B, 1, S]
                 end = t + 1
-            logits.append(step_logits)
-            attention.append(step_attention)
+                inputs = decided[t - 1].argmax(-1, keepdim=True)  # [B, 1] the model's y_{t-1}
+            run = self.decoder.features(inputs, state, enc)  # features [B, K, F]
+            state = run.state
+            features.append(run.features)
+            attention.append(run.attention)  # [B, K, S] or None
+            if end < steps and not coins[end]:  # the next step reads this step's prediction
+                last = None if run.attention is None else run.attention[:, -1]  # [B, S]
+                decided[end - 1] = self.decoder.scores(run.features[:, -1], last, enc)  # [B, V]
             t = end
-        return Seq2SeqOutput(torch.cat(logits, dim=1),  # [B, T, V]
-                             None if attention[0] is None else torch.cat(attention, dim=1))
+        return TargetRun(torch.cat(features, dim=1),  # [B, T, F]
+                         None if attention[0] is None else torch.cat(attention, dim=1), enc,
+                         decided)
 
     def _run_per_row(self, tgt_in: torch.Tensor, state: Any, enc: EncoderOutput,
-                     row_coins: torch.Tensor) -> Seq2SeqOutput:
+                     row_coins: torch.Tensor) -> TargetRun:
         """Decode step by step; row ``b`` reads gold tokens where ``row_coins[b]`` ``[B]``."""
-        logits, attention = [], []
+        features, attention, decided = [], [], {}
         prev = tgt_in[:, 0]  # [B] <sos>
         for t in range(tgt_in.size(1)):
             step = self.decoder(prev, state, enc)
             state = step.state
-            logits.append(step.logits)  # [B, V]
+            features.append(step.features)  # [B, F]
             attention.append(step.attention)  # [B, S] or None
+            decided[t] = step.logits  # [B, V]
             if t + 1 < tgt_in.size(1):
                 prev = torch.where(row_coins, tgt_in[:, t + 1], step.logits.argmax(-1))  # [B]
-        return Seq2SeqOutput(torch.stack(logits, dim=1),  # [B, T, V]
-                             None if attention[0] is None else torch.stack(attention, dim=1))
+        return TargetRun(torch.stack(features, dim=1),  # [B, T, F]
+                         None if attention[0] is None else torch.stack(attention, dim=1), enc,
+                         decided)
+
+    # -- text in, text out: the same for every kind (a copy model overrides these) ----------
+
+    def source_view(self, nl_tokens: Sequence[str]) -> tuple[list[str], dict[str, str]]:
+        """The English tokens as the model reads them, and the mapping that
+        :meth:`output_tokens` undoes (empty here; placeholders for the canonical form)."""
+        return list(nl_tokens), {}
+
+    def encode_source(self, tokens: Sequence[str], src_vocab: Vocab,
+                      tgt_vocab: Vocab) -> list[int]:
+        """Source ids ``x`` of English tokens already in the model's view."""
+        return src_vocab.encode(tokens)
+
+    def encode_pairs(self, nl_tokens: Sequence[Sequence[str]],
+                     code_tokens: Sequence[Sequence[str]], src_vocab: Vocab, tgt_vocab: Vocab,
+                     max_src_len: int | None = None, max_tgt_len: int | None = None
+                     ) -> list[tuple[list[int], list[int]]]:
+        """Training pairs (source ids, target ids framed by ``<sos>`` ... ``<eos>``)."""
+        return encode_pairs(nl_tokens, code_tokens, src_vocab, tgt_vocab, max_src_len,
+                            max_tgt_len)
+
+    def token(self, index: int, view: Sequence[str], tgt_vocab: Vocab) -> str:
+        """The code token of one output id (``<eos>`` and the other specials by name)."""
+        return tgt_vocab.itos[index]
+
+    def output_tokens(self, ids: Sequence[int], view: Sequence[str], mapping: dict[str, str],
+                      tgt_vocab: Vocab) -> list[str]:
+        """Decoded ids -> code tokens (stops at ``<eos>``)."""
+        return tgt_vocab.decode(ids)
+
+
+@contextmanager
+def evaluating(model: nn.Module) -> Iterator[nn.Module]:
+    """``with evaluating(model):`` runs the block in eval mode (no dropout) and restores the
+    mode the model had, also when the block raises."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
 
 
 def on_model_device(model: torch.nn.Module, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:

@@ -26,8 +26,10 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from seq2code.models.attention import AttentionLSTMDecoder
+from seq2code.models.attention import AttentionLSTMDecoder, attention_parameters
 from seq2code.models.base import Encoder, EncoderOutput, Seq2Seq
+from seq2code.models.registry import ModelKind
+from seq2code.models.rnn import rnn_layer_parameters
 from seq2code.vocab import PAD_ID
 
 
@@ -120,34 +122,27 @@ class BidirectionalLSTMEncoder(Encoder):
         return EncoderOutput(torch.stack(states, dim=1), state, mask), states
 
 
-def build_bidirectional_model(kind: str, src_vocab_size: int, tgt_vocab_size: int,
-                              emb_dim: int, hidden_dim: int, config: dict,
-                              options: dict) -> Seq2Seq:
-    """The ``"bidirectional"`` kind of :func:`seq2code.models.build_model`.
-
-    Options: ``dropout`` (on the embeddings, default 0.0).
-    """
-    options = dict(options)
-    dropout = options.pop("dropout", 0.0)
-    if options:
-        raise TypeError(f"model kind {kind!r} takes no option {', '.join(sorted(options))}")
-    encoder = BidirectionalLSTMEncoder(src_vocab_size, emb_dim, hidden_dim, dropout)
-    decoder = AttentionLSTMDecoder(tgt_vocab_size, emb_dim, hidden_dim, dropout=dropout)
-    return Seq2Seq(encoder, decoder, kind=kind, config=config)
+def build_bidirectional(src_vocab_size: int, tgt_vocab_size: int, emb_dim: int,
+                        hidden_dim: int, dropout: float) -> Seq2Seq:
+    """The bidirectional encoder with chapter 4's attention decoder (``dropout`` on the
+    embeddings)."""
+    return Seq2Seq(BidirectionalLSTMEncoder(src_vocab_size, emb_dim, hidden_dim, dropout),
+                   AttentionLSTMDecoder(tgt_vocab_size, emb_dim, hidden_dim, dropout=dropout))
 
 
 def bidirectional_parameters(src_vocab: int, tgt_vocab: int, emb: int, hidden: int) -> int:
     """The parameter count of the ``"bidirectional"`` kind from the formula.
 
-    Chapter 4's attention model (:func:`seq2code.models.expected_parameters` of
-    ``"attention"``) plus a second encoder direction (one more LSTM layer from ``E``), the two
-    bridges ``tanh(W [fwd; bwd] + b)`` (``2H x H + H`` each) and the projection ``W_p``
-    (``2H x H``).
+    Chapter 4's attention model (:func:`~seq2code.models.attention.attention_parameters`)
+    plus a second encoder direction (one more LSTM layer from ``E``), the two bridges
+    ``tanh(W [fwd; bwd] + b)`` (``2H x H + H`` each) and the projection ``W_p`` (``2H x H``).
     """
-    from seq2code.models import expected_parameters
-
-    backward = 4 * (hidden * emb + hidden * hidden + 2 * hidden)
+    backward = 4 * rnn_layer_parameters(emb, hidden)
     bridges = 2 * (2 * hidden * hidden + hidden)
     projection = 2 * hidden * hidden
-    return (expected_parameters("attention", src_vocab, tgt_vocab, emb, hidden) + backward
-            + bridges + projection)
+    return (attention_parameters(src_vocab, tgt_vocab, emb, hidden) + backward + bridges
+            + projection)
+
+
+MODEL_KINDS = (ModelKind("bidirectional", 6, "bidirectional LSTM encoder, attention decoder",
+                         build_bidirectional, bidirectional_parameters),)

@@ -41,8 +41,13 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
-from seq2code.models.attention import AttentionLSTMDecoder, AttentionLSTMEncoder
-from seq2code.models.base import DecoderRun, DecoderStep, EncoderOutput, Seq2Seq
+from seq2code.models.attention import (
+    AttentionLSTMDecoder,
+    AttentionLSTMEncoder,
+    attention_parameters,
+)
+from seq2code.models.base import EncoderOutput, Seq2Seq, evaluating, on_model_device
+from seq2code.models.registry import ModelKind
 from seq2code.tokens import canonicalize, decanonicalize
 from seq2code.vocab import EOS_ID, PAD_ID, SOS_ID, UNK_ID, Vocab
 
@@ -154,26 +159,35 @@ class CopyEncoderOutput(NamedTuple):
     src_ext: torch.Tensor
 
 
-class CopyState(NamedTuple):
-    """The copy decoder's state.
+def gold_log_probs(vocab_logits: torch.Tensor, attention: torch.Tensor,
+                   src_ext: torch.Tensor, gen_logit: torch.Tensor,
+                   targets: torch.Tensor) -> torch.Tensor:
+    """``log P(y)`` of the gold extended ids only: :func:`final_distribution` at ``y``,
+    without building the distribution over all ``V + S`` ids (what the loss needs).
 
-    Attributes:
-        hidden, cell: ``[B, H]`` ``s_{t-1}`` and the LSTM cell.
-        keys: ``[B, S, A]`` ``W_s h_s``, once per sequence.
-        coverage: ``[B, S]`` ``c^t = sum_{t' < t} a^{t'}`` (None without coverage).
-        p_gen: ``[B]`` the last step's ``p_gen`` (None before the first step), for plots.
+    Args:
+        vocab_logits: ``[N, V]``; attention: ``[N, S]`` ``a_t``; src_ext: ``[N, S]`` the
+            extended ids of each row's source; gen_logit: ``[N]`` ``g``; targets: ``[N]`` ``y``.
+
+    Returns:
+        ``[N]`` ``logaddexp(log p_gen + log P_vocab(y), log(1 - p_gen) + log sum_{i: x_i = y}
+        a_i)`` (``P_vocab(y) = 0`` for ``y >= V``).
     """
-
-    hidden: torch.Tensor
-    cell: torch.Tensor
-    keys: torch.Tensor | None
-    coverage: torch.Tensor | None
-    p_gen: torch.Tensor | None
+    size = vocab_logits.size(-1)  # V
+    log_vocab = -nn.functional.cross_entropy(vocab_logits, targets.clamp(max=size - 1),
+                                             reduction="none")  # [N] log P_vocab(y)
+    log_vocab = log_vocab.masked_fill(targets >= size, float("-inf"))  # only copying writes y
+    mass = (attention * (src_ext == targets.unsqueeze(-1))).sum(-1)  # [N] sum_{i: x_i = y} a_i
+    return torch.logaddexp(nn.functional.logsigmoid(gen_logit) + log_vocab,
+                           nn.functional.logsigmoid(-gen_logit) + torch.log(mass + COPY_FLOOR))
 
 
 class CopyDecoder(AttentionLSTMDecoder):
-    """Chapter 4's attention decoder plus ``p_gen`` and the mixture over the extended
-    vocabulary; :meth:`forward` returns log-probabilities ``[B, V + S]`` as its logits.
+    """Chapter 4's attention decoder plus the gate ``p_gen`` and the mixture over the extended
+    vocabulary; its scores are log-probabilities ``[B, V + S]``.
+
+    Its features are chapter 4's ``[s_t; c_t]`` with the gate's logit ``g`` appended,
+    ``[B, H + H_enc + 1]``.
 
     Args: those of :class:`~seq2code.models.attention.AttentionLSTMDecoder`.
     """
@@ -184,64 +198,40 @@ class CopyDecoder(AttentionLSTMDecoder):
         self.vocab_size = vocab_size
         self.p_gen = nn.Linear(enc_dim + hidden_dim + emb_dim, 1)  # w_c, w_s, w_x, b
 
-    def init_state(self, enc: EncoderOutput) -> CopyState:
-        base = super().init_state(enc)
-        return CopyState(base.hidden, base.cell, base.keys, None, None)
-
-    def attend(self, state: CopyState, enc: EncoderOutput
-               ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Context ``c_t`` ``[B, H_enc]`` and weights ``a_t`` ``[B, S]`` (chapter 4's
-        attention, queried by ``s_{t-1}``); the coverage decoder overrides it."""
-        return self.attention(state.hidden, enc.outputs, enc.mask, state.keys)
-
     def embed(self, prev: torch.Tensor) -> torch.Tensor:
         """``e(y_{t-1})``: ids ``[B, ...]`` of the extended vocabulary, read as ``<unk>``
         beyond ``V`` -> ``[B, ..., E]``."""
-        return self.dropout(self.embedding(prev.masked_fill(prev >= self.vocab_size, UNK_ID)))
+        return super().embed(prev.masked_fill(prev >= self.vocab_size, UNK_ID))
 
-    def copy_step(self, embedded: torch.Tensor, state: CopyState, enc: EncoderOutput):
-        """One step from ``x_t = e(y_{t-1})`` ``[B, E]``: returns ``[s_t; c_t]``
-        ``[B, H + H_enc]``, the gate's logit ``g`` ``[B, 1]``, the new state and ``a_t``
-        ``[B, S]``."""
-        context, weights = self.attend(state, enc)  # [B, H_enc] c_t, [B, S] a_t
-        rnn_input = torch.cat([embedded, context], dim=-1)  # [B, E + H_enc]
-        hidden, cell = self.rnn(rnn_input, (state.hidden, state.cell))  # [B, H] s_t
-        gen_logit = self.p_gen(torch.cat([context, hidden, embedded], dim=-1))  # [B, 1]
-        coverage = None if state.coverage is None else state.coverage + weights  # [B, S]
-        new_state = CopyState(hidden, cell, state.keys, coverage,
-                              torch.sigmoid(gen_logit.squeeze(-1)))
-        return torch.cat([hidden, context], dim=-1), gen_logit, new_state, weights
+    def step(self, embedded: torch.Tensor, state, enc: EncoderOutput):
+        """Chapter 4's step from ``x_t = e(y_{t-1})`` ``[B, E]``, then the gate's logit
+        ``g = w_c^T c_t + w_s^T s_t + w_x^T x_t + b``: returns ``[s_t; c_t; g]``
+        ``[B, H + H_enc + 1]``, the new state and ``a_t`` ``[B, S]``."""
+        features, state, weights = super().step(embedded, state, enc)  # [s_t; c_t], a_t
+        hidden, context = features.split([state.hidden.size(-1), enc.outputs.size(-1)], -1)
+        gen_logit = self.p_gen(torch.cat([context, hidden, embedded], dim=-1))  # [B, 1] g
+        return torch.cat([features, gen_logit], dim=-1), state, weights
 
-    def forward(self, prev: torch.Tensor, state: CopyState, enc: CopyEncoderOutput
-                ) -> DecoderStep:
-        """One step: ``prev`` ``[B]`` extended ids ``y_{t-1}``; returns ``log P`` ``[B, V + S]``
-        (as ``logits``), the new state (``state.p_gen`` ``[B]``) and ``a_t`` ``[B, S]``."""
-        features, gen_logit, state, weights = self.copy_step(self.embed(prev), state, enc)
-        log_probs = final_distribution(self.out(features), weights, enc.src_ext, gen_logit)
-        return DecoderStep(log_probs, state, weights)
+    def gate(self, features: torch.Tensor) -> torch.Tensor:
+        """``p_gen = sigmoid(g)`` ``[B, ...]`` from features ``[B, ..., H + H_enc + 1]``."""
+        return torch.sigmoid(features[..., -1])
 
-    def run(self, inputs: torch.Tensor, state: CopyState, enc: CopyEncoderOutput):
-        """``K`` teacher-forced steps on ``inputs`` ``[B, K]``: ``log P`` ``[B, K, V + S]``,
-        the last state, ``a`` ``[B, K, S]`` and ``p_gen`` ``[B, K]``."""
-        embedded = self.embed(inputs)  # [B, K, E]
-        features, gates, weights = [], [], []
-        for k in range(inputs.size(1)):
-            step_features, gen_logit, state, step_weights = self.copy_step(
-                embedded[:, k], state, enc)
-            features.append(step_features)
-            gates.append(gen_logit)
-            weights.append(step_weights)
-        weights_all = torch.stack(weights, dim=1)  # [B, K, S]
-        gen_logits = torch.stack(gates, dim=1)  # [B, K, 1]
-        log_probs = final_distribution(self.out(torch.stack(features, dim=1)), weights_all,
-                                       enc.src_ext, gen_logits)  # [B, K, V + S]
-        return log_probs, state, weights_all, torch.sigmoid(gen_logits.squeeze(-1))
+    def scores(self, features: torch.Tensor, attention: torch.Tensor,
+               enc: CopyEncoderOutput) -> torch.Tensor:
+        """``log P(w)`` ``[B, ..., V + S]`` (:func:`final_distribution`) from the features
+        ``[B, ..., H + H_enc + 1]`` and the weights ``a`` ``[B, ..., S]``."""
+        vocab_logits = self.out(features[..., :-1])  # [B, ..., V]  W_o [s_t; c_t] + b_o
+        return final_distribution(vocab_logits, attention, enc.src_ext, features[..., -1:])
 
-    def forward_sequence(self, inputs: torch.Tensor, state: CopyState,
-                         enc: CopyEncoderOutput) -> DecoderRun:
-        """Teacher-forced steps; the output layer and the mixture run once over all of them."""
-        log_probs, state, weights, _ = self.run(inputs, state, enc)
-        return DecoderRun(log_probs, state, weights)
+    def gold_log_probs(self, features: torch.Tensor, attention: torch.Tensor,
+                       enc: CopyEncoderOutput, targets: torch.Tensor,
+                       mask: torch.Tensor) -> torch.Tensor:
+        """``log P(y_t)`` ``[N]`` at the ``N`` positions of ``mask`` ``[B, T]``
+        (:func:`gold_log_probs`: no distribution over ``V + S``)."""
+        src_ext = enc.src_ext.unsqueeze(1).expand(-1, targets.size(1), -1)  # [B, T, S]
+        chosen = features[mask]  # [N, H + H_enc + 1]
+        return gold_log_probs(self.out(chosen[:, :-1]), attention[mask], src_ext[mask],
+                              chosen[:, -1], targets[mask])
 
 
 class CopySeq2Seq(Seq2Seq):
@@ -252,11 +242,8 @@ class CopySeq2Seq(Seq2Seq):
     in place of logits.
 
     Attributes:
-        copies: True: the training loop, decoding and evaluation see an extended vocabulary.
         canonical: the model reads and writes the canonical form (strings behind ``_STR:i_``).
     """
-
-    copies = True
 
     def __init__(self, encoder, decoder, src_vocab_size: int, canonical: bool = True, **kwargs):
         super().__init__(encoder, decoder, **kwargs)
@@ -310,64 +297,43 @@ class CopySeq2Seq(Seq2Seq):
                           extend_target(code, nl, tgt_vocab)))
         return pairs
 
+    def token(self, index: int, view: Sequence[str], tgt_vocab: Vocab) -> str:
+        """The token of one extended id: ``V + i`` is the ``i``-th English token."""
+        if index < len(tgt_vocab):
+            return tgt_vocab.itos[index]
+        position = index - len(tgt_vocab)
+        return view[position] if position < len(view) else "<unk>"
+
     def output_tokens(self, ids: Sequence[int], view: Sequence[str], mapping: dict[str, str],
                       tgt_vocab: Vocab) -> list[str]:
         """Decoded extended ids -> code tokens (placeholders mapped back)."""
         return decanonicalize(decode_extended(ids, view, tgt_vocab), mapping)
 
-
-def build_copy_model(kind: str, src_vocab_size: int, tgt_vocab_size: int, emb_dim: int,
-                     hidden_dim: int, config: dict, options: dict,
-                     decoder_class: type = CopyDecoder,
-                     seq2seq_class: type = CopySeq2Seq) -> CopySeq2Seq:
-    """The encoder of chapter 4 with a copy decoder; :func:`seq2code.models.build_model`
-    calls it for ``"copy"`` (and, with the coverage classes, ``"coverage"``).
-
-    ``options``: ``dropout`` (default 0.0), ``canonical`` (default True) and, for
-    ``CoverageSeq2Seq``, ``cov_weight`` (default 1.0).
-
-    Raises:
-        TypeError: for an option the kind does not take.
-    """
-    options = dict(options)
-    dropout = options.pop("dropout", 0.0)
-    model_options = {"canonical": options.pop("canonical", True)}
-    if "cov_weight" in options and seq2seq_class is not CopySeq2Seq:
-        model_options["cov_weight"] = options.pop("cov_weight")
-    if options:
-        raise TypeError(f"model kind {kind!r} takes no option {', '.join(sorted(options))}")
-    encoder = AttentionLSTMEncoder(src_vocab_size, emb_dim, hidden_dim, dropout)
-    decoder = decoder_class(tgt_vocab_size, emb_dim, hidden_dim, dropout=dropout)
-    return seq2seq_class(encoder, decoder, src_vocab_size, kind=kind, config=config,
-                         **model_options)
+    @torch.no_grad()
+    def gates(self, src: torch.Tensor, src_lens: torch.Tensor,
+              tgt_in: torch.Tensor) -> torch.Tensor:
+        """``p_gen`` ``[B, T]`` at every step with teacher forcing (in eval mode; the inputs
+        are moved to the model's device, the result comes back on the CPU)."""
+        src, src_lens, tgt_in = on_model_device(self, src, src_lens, tgt_in)
+        with evaluating(self):
+            return self.decoder.gate(self.run(src, src_lens, tgt_in).features).cpu()
 
 
-@torch.no_grad()
-def decode_with_p_gen(model: CopySeq2Seq, src: torch.Tensor, src_lens: torch.Tensor,
-                      max_len: int) -> tuple[list[int], torch.Tensor, torch.Tensor]:
-    """Greedy decoding of one packed source ``src`` ``[1, S]`` that keeps ``p_gen``.
+def copy_parameters(src_vocab: int, tgt_vocab: int, emb: int, hidden: int) -> int:
+    """Chapter 4's count plus the gate ``p_gen``: ``w_c``, ``w_s`` (``H`` each), ``w_x``
+    (``E``) and ``b``."""
+    return attention_parameters(src_vocab, tgt_vocab, emb, hidden) + 2 * hidden + emb + 1
 
-    Returns the extended ids ``y_1 .. y_n`` (without ``<eos>``), the attention ``[n, S]`` and
-    ``p_gen`` ``[n]`` of the steps that wrote them (on the CPU).
-    """
-    was_training = model.training
-    model.eval()
-    try:
-        enc = model.encode(src, src_lens)
-        state = model.decoder.init_state(enc)
-        prev = torch.full((1,), SOS_ID, dtype=torch.long, device=src.device)
-        ids, weights, gates = [], [], []
-        for _ in range(max_len):
-            step = model.decoder(prev, state, enc)
-            state = step.state
-            prev = step.logits.argmax(-1)  # [1]
-            if int(prev) == EOS_ID:
-                break
-            ids.append(int(prev))
-            weights.append(step.attention[0].cpu())
-            gates.append(state.p_gen[0].cpu())
-    finally:
-        model.train(was_training)
-    if not ids:
-        return [], torch.zeros(0, src.size(1)), torch.zeros(0)
-    return ids, torch.stack(weights), torch.stack(gates)
+
+def build_copy(src_vocab_size: int, tgt_vocab_size: int, emb_dim: int, hidden_dim: int,
+               dropout: float, canonical: bool) -> CopySeq2Seq:
+    """Chapter 4's encoder with a copy decoder (``canonical``: read and write the canonical
+    form; ``dropout`` on the embeddings)."""
+    return CopySeq2Seq(AttentionLSTMEncoder(src_vocab_size, emb_dim, hidden_dim, dropout),
+                       CopyDecoder(tgt_vocab_size, emb_dim, hidden_dim, dropout=dropout),
+                       src_vocab_size, canonical=canonical)
+
+
+MODEL_KINDS = (ModelKind("copy", 7, "pointer-generator: attention plus copying",
+                         build_copy, copy_parameters,
+                         options={"dropout": 0.0, "canonical": True}),)

@@ -21,12 +21,15 @@ See et al.; the course's training loop adds :meth:`CoverageSeq2Seq.auxiliary_los
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 from torch import nn
 
-from seq2code.models.attention import AdditiveAttention, masked_softmax
+from seq2code.models.attention import AdditiveAttention, AttentionLSTMEncoder, masked_softmax
 from seq2code.models.base import EncoderOutput, Seq2SeqOutput
-from seq2code.models.copy import CopyDecoder, CopySeq2Seq, CopyState, build_copy_model
+from seq2code.models.copy import CopyDecoder, CopySeq2Seq, copy_parameters
+from seq2code.models.registry import ModelKind
 from seq2code.vocab import PAD_ID
 
 
@@ -61,23 +64,40 @@ class CoverageAttention(AdditiveAttention):
         context = torch.bmm(weights.unsqueeze(1), values).squeeze(1)  # [B, H_s]
         return context, weights
 
+    def init_memory(self, enc: EncoderOutput) -> CoverageMemory:
+        """The keys ``W_h h_i`` ``[B, S, A]`` and the coverage ``c^1 = 0`` ``[B, S]``."""
+        return CoverageMemory(self.project_keys(enc.outputs),
+                              enc.outputs.new_zeros(enc.outputs.shape[:2]))
+
+    def attend(self, query: torch.Tensor, enc: EncoderOutput, memory: CoverageMemory
+               ) -> tuple[torch.Tensor, torch.Tensor, CoverageMemory]:
+        """One step: context ``[B, H_enc]``, weights ``a_t`` ``[B, S]`` and the memory with
+        ``c^{t+1} = c^t + a_t``."""
+        context, weights = self(query, enc.outputs, enc.mask, memory.keys, memory.coverage)
+        return context, weights, memory._replace(coverage=memory.coverage + weights)
+
+
+class CoverageMemory(NamedTuple):
+    """What coverage attention keeps across the steps of one sequence.
+
+    Attributes:
+        keys: ``[B, S, A]`` ``W_h h_i``, once per sequence.
+        coverage: ``[B, S]`` ``c^t = sum_{t' < t} a^{t'}``.
+    """
+
+    keys: torch.Tensor
+    coverage: torch.Tensor
+
 
 class CoverageDecoder(CopyDecoder):
-    """The copy decoder whose attention reads the coverage ``c^t`` (kept in
-    ``CopyState.coverage``)."""
+    """The copy decoder with :class:`CoverageAttention` plugged in (its memory carries the
+    coverage ``c^t``)."""
 
     def __init__(self, vocab_size: int, emb_dim: int, hidden_dim: int, **kwargs):
-        super().__init__(vocab_size, emb_dim, hidden_dim, **kwargs)
-        old = self.attention
-        self.attention = CoverageAttention(old.W_t.in_features, old.W_s.in_features,
-                                           old.v.in_features)
-
-    def init_state(self, enc: EncoderOutput) -> CopyState:
-        state = super().init_state(enc)
-        return state._replace(coverage=enc.outputs.new_zeros(enc.outputs.shape[:2]))  # [B, S]
-
-    def attend(self, state: CopyState, enc: EncoderOutput):
-        return self.attention(state.hidden, enc.outputs, enc.mask, state.keys, state.coverage)
+        enc_dim = kwargs.get("enc_dim") or hidden_dim
+        attention = CoverageAttention(hidden_dim, enc_dim, kwargs.pop("attn_dim", None)
+                                      or hidden_dim)
+        super().__init__(vocab_size, emb_dim, hidden_dim, attention=attention, **kwargs)
 
 
 def coverage_loss(attention: torch.Tensor, target_mask: torch.Tensor) -> torch.Tensor:
@@ -117,10 +137,19 @@ class CoverageSeq2Seq(CopySeq2Seq):
         return self.cov_weight * coverage_loss(output.attention, tgt_out != PAD_ID)
 
 
-def build_coverage_model(kind: str, src_vocab_size: int, tgt_vocab_size: int, emb_dim: int,
-                         hidden_dim: int, config: dict, options: dict) -> CoverageSeq2Seq:
-    """The pointer-generator with coverage (options as :func:`build_copy_model`, plus
-    ``cov_weight``, the loss weight ``lambda``, default 1.0)."""
-    return build_copy_model(kind, src_vocab_size, tgt_vocab_size, emb_dim, hidden_dim, config,
-                            options, decoder_class=CoverageDecoder,
-                            seq2seq_class=CoverageSeq2Seq)
+def coverage_parameters(src_vocab: int, tgt_vocab: int, emb: int, hidden: int) -> int:
+    """The copy model's count plus ``w_c`` and ``b`` inside the score (``H`` each)."""
+    return copy_parameters(src_vocab, tgt_vocab, emb, hidden) + 2 * hidden
+
+
+def build_coverage(src_vocab_size: int, tgt_vocab_size: int, emb_dim: int, hidden_dim: int,
+                   dropout: float, canonical: bool, cov_weight: float) -> CoverageSeq2Seq:
+    """The pointer-generator with coverage (``cov_weight``: the loss weight ``lambda``)."""
+    return CoverageSeq2Seq(AttentionLSTMEncoder(src_vocab_size, emb_dim, hidden_dim, dropout),
+                           CoverageDecoder(tgt_vocab_size, emb_dim, hidden_dim, dropout=dropout),
+                           src_vocab_size, canonical=canonical, cov_weight=cov_weight)
+
+
+MODEL_KINDS = (ModelKind("coverage", 7, "pointer-generator with coverage",
+                         build_coverage, coverage_parameters,
+                         options={"dropout": 0.0, "canonical": True, "cov_weight": 1.0}),)

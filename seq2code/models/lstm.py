@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from torch import nn
 
-from seq2code.models.rnn import RNNDecoder, RNNEncoder
+from seq2code.models.base import Seq2Seq
+from seq2code.models.registry import ModelKind
+from seq2code.models.rnn import RNNDecoder, RNNEncoder, rnn_layer_parameters
 
 
 class LSTMEncoder(RNNEncoder):
@@ -26,3 +28,19 @@ class LSTMDecoder(RNNDecoder):
     vocabulary."""
 
     rnn_class = nn.LSTM
+
+
+def lstm_parameters(src_vocab: int, tgt_vocab: int, emb: int, hidden: int) -> int:
+    """Chapter 2's count with each RNN layer four times (four gates)."""
+    return ((src_vocab + tgt_vocab) * emb + 2 * 4 * rnn_layer_parameters(emb, hidden)
+            + hidden * tgt_vocab + tgt_vocab)
+
+
+def build_lstm(src_vocab_size: int, tgt_vocab_size: int, emb_dim: int, hidden_dim: int,
+               dropout: float) -> Seq2Seq:
+    """The LSTM encoder-decoder (``dropout`` on the embeddings)."""
+    return Seq2Seq(LSTMEncoder(src_vocab_size, emb_dim, hidden_dim, dropout),
+                   LSTMDecoder(tgt_vocab_size, emb_dim, hidden_dim, dropout))
+
+
+MODEL_KINDS = (ModelKind("lstm", 3, "LSTM encoder-decoder", build_lstm, lstm_parameters),)

@@ -39,9 +39,9 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from seq2code.models.attention import AttentionLSTMDecoder, masked_softmax
-from seq2code.models.base import Decoder, EncoderOutput, on_model_device
-from seq2code.vocab import PAD_ID
+from seq2code.models.attention import AttentionLSTMDecoder, AttentionLSTMEncoder, masked_softmax
+from seq2code.models.base import EncoderOutput, Seq2Seq, evaluating, on_model_device
+from seq2code.models.registry import ModelKind
 
 
 def scaled_dot_product_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
@@ -127,6 +127,22 @@ class MultiHeadAttention(nn.Module):
         concat = heads.transpose(1, 2).reshape(batch, length, -1)  # [B, T, d] [head_1; ...]
         return self.W_o(self.dropout(concat)), weights
 
+    # -- the plug of chapter 4's attention decoder (AttentionLSTMDecoder) -------------------
+
+    def init_memory(self, enc: EncoderOutput) -> MultiHeadMemory:
+        """The encoder states' keys ``K`` and values ``V`` (each ``[B, h, S, d_k]``), once per
+        sequence; no heads' weights yet."""
+        return MultiHeadMemory(self.project_keys(enc.outputs), None)
+
+    def attend(self, query: torch.Tensor, enc: EncoderOutput, memory: MultiHeadMemory
+               ) -> tuple[torch.Tensor, torch.Tensor, MultiHeadMemory]:
+        """One step: ``query`` ``[B, H]`` ``s_{t-1}`` -> context ``c_t`` ``[B, d]``, the heads'
+        mean weights ``[B, S]``, and the memory holding every head's weights ``[B, h, S]``."""
+        context, heads = self(query.unsqueeze(1), None, enc.mask,
+                              keys=memory.keys)  # [B, 1, d] c_t; [B, h, 1, S]
+        heads = heads.squeeze(2)  # [B, h, S]
+        return context.squeeze(1), heads.mean(dim=1), memory._replace(heads=heads)
+
     def load_from_torch(self, reference: nn.MultiheadAttention) -> MultiHeadAttention:
         """Copy the weights of a ``torch.nn.MultiheadAttention`` of the same size into this
         module (for the numerical check against PyTorch's own implementation)."""
@@ -142,29 +158,27 @@ class MultiHeadAttention(nn.Module):
         return self
 
 
-class MultiHeadState(NamedTuple):
-    """The multi-head LSTM decoder's state.
+class MultiHeadMemory(NamedTuple):
+    """What multi-head attention keeps across the decoder's steps.
 
     Attributes:
-        hidden: ``[B, H]`` ``h_{t-1}``.
-        cell: ``[B, H]`` ``c_{t-1}``.
         keys: ``(K, V)``, each ``[B, h, S, d_k]``: the encoder states projected once per
             sequence.
         heads: ``[B, h, S]`` every head's weights at the last step (None before the first).
     """
 
-    hidden: torch.Tensor
-    cell: torch.Tensor
     keys: tuple[torch.Tensor, torch.Tensor]
     heads: torch.Tensor | None
 
 
 class MultiHeadLSTMDecoder(AttentionLSTMDecoder):
-    """Chapter 4's attention LSTM decoder with multi-head scaled dot-product attention.
+    """Chapter 4's attention LSTM decoder with multi-head scaled dot-product attention
+    plugged in (the step is chapter 4's: :meth:`AttentionLSTMDecoder.step`).
 
-    Step ``t``: ``c_t = MultiHead(h_{t-1}, h_{1..S}, h_{1..S})``;
-    ``h_t, c'_t = LSTM([e(y_{t-1}); c_t], (h_{t-1}, c'_{t-1}))``;
-    ``logits = W_o [h_t; c_t] + b_o``. Returned attention: the heads' mean weights.
+    Step ``t``: ``c_t = MultiHead(s_{t-1}, h_{1..S}, h_{1..S})``;
+    ``s_t, m_t = LSTM([e(y_{t-1}); c_t], (s_{t-1}, m_{t-1}))``;
+    ``logits = W_o [s_t; c_t] + b_o``. Returned attention: the heads' mean weights; every
+    head's weights are in ``state.memory.heads``.
 
     Args:
         vocab_size: target vocabulary size ``V``.
@@ -176,31 +190,8 @@ class MultiHeadLSTMDecoder(AttentionLSTMDecoder):
 
     def __init__(self, vocab_size: int, emb_dim: int, hidden_dim: int, heads: int = 4,
                  dropout: float = 0.0):
-        Decoder.__init__(self)
-        self.embedding = nn.Embedding(vocab_size, emb_dim, padding_idx=PAD_ID)
-        self.dropout = nn.Dropout(dropout)
-        self.attention = MultiHeadAttention(hidden_dim, heads)
-        self.rnn = nn.LSTMCell(emb_dim + hidden_dim, hidden_dim)
-        self.out = nn.Linear(2 * hidden_dim, vocab_size)  # W_o, b_o
-
-    def init_state(self, enc: EncoderOutput) -> MultiHeadState:
-        """The encoder's last ``(h_S, c_S)`` and, once, the heads' keys and values."""
-        hidden, cell = enc.state  # [1, B, H] each
-        return MultiHeadState(hidden[-1], cell[-1], self.attention.project_keys(enc.outputs),
-                              None)
-
-    def _step(self, embedded: torch.Tensor, state: MultiHeadState, enc: EncoderOutput
-              ) -> tuple[torch.Tensor, MultiHeadState, torch.Tensor]:
-        """One step from ``e(y_{t-1})`` ``[B, E]``: returns ``[h_t; c_t]`` ``[B, 2H]``, the new
-        state and the heads' mean weights ``[B, S]``."""
-        context, heads = self.attention(state.hidden.unsqueeze(1), None, enc.mask,
-                                        keys=state.keys)  # [B, 1, H] c_t; [B, h, 1, S]
-        context, heads = context.squeeze(1), heads.squeeze(2)  # [B, H], [B, h, S]
-        hidden, cell = self.rnn(torch.cat([embedded, context], dim=-1),
-                                (state.hidden, state.cell))  # [B, H] h_t, c'_t
-        features = torch.cat([hidden, context], dim=-1)  # [B, 2H]  [h_t; c_t]
-        return (features, MultiHeadState(hidden, cell, state.keys, heads),
-                heads.mean(dim=1))  # [B, S]
+        super().__init__(vocab_size, emb_dim, hidden_dim, dropout=dropout,
+                         attention=MultiHeadAttention(hidden_dim, heads))
 
 
 @torch.no_grad()
@@ -219,9 +210,7 @@ def head_attention(model: nn.Module, src: torch.Tensor, src_lens: torch.Tensor,
         ``[B, h, T, S]`` on the CPU, whatever the model's device.
     """
     src, src_lens, tgt_in = on_model_device(model, src, src_lens, tgt_in)
-    was_training = model.training
-    model.eval()
-    try:
+    with evaluating(model):
         enc = model.encode(src, src_lens)
         decoder = model.decoder
         if hasattr(decoder, "cross_attention"):
@@ -229,30 +218,18 @@ def head_attention(model: nn.Module, src: torch.Tensor, src_lens: torch.Tensor,
         state, weights = decoder.init_state(enc), []
         for t in range(tgt_in.size(1)):
             state = decoder(tgt_in[:, t], state, enc).state
-            weights.append(state.heads)  # [B, h, S]
+            weights.append(state.memory.heads)  # [B, h, S]
         return torch.stack(weights, dim=2).cpu()  # [B, h, T, S]
-    finally:
-        model.train(was_training)
 
 
-def build_multihead_model(kind: str, src_vocab_size: int, tgt_vocab_size: int, emb_dim: int,
-                          hidden_dim: int, config: dict, options: dict):
-    """``build_model("multihead", ...)``: chapter 4's LSTM encoder, :class:`MultiHeadLSTMDecoder`.
-
-    Options: ``heads`` (default ``gcd(4, hidden_dim)``: 4 heads, or fewer for a size that 4
-    does not divide), ``dropout`` (embeddings, default 0.0).
-    """
-    from seq2code.models.attention import AttentionLSTMEncoder
-    from seq2code.models.base import Seq2Seq
-
-    options = dict(options)
-    heads = options.pop("heads", math.gcd(4, hidden_dim))
-    dropout = options.pop("dropout", 0.0)
-    if options:
-        raise TypeError(f"model kind {kind!r} takes no option {', '.join(sorted(options))}")
-    encoder = AttentionLSTMEncoder(src_vocab_size, emb_dim, hidden_dim, dropout)
-    decoder = MultiHeadLSTMDecoder(tgt_vocab_size, emb_dim, hidden_dim, heads, dropout)
-    return Seq2Seq(encoder, decoder, kind=kind, config=config)
+def build_multihead(src_vocab_size: int, tgt_vocab_size: int, emb_dim: int, hidden_dim: int,
+                    dropout: float, heads: int | None) -> Seq2Seq:
+    """``build_model("multihead", ...)``: chapter 4's LSTM encoder, :class:`MultiHeadLSTMDecoder`
+    (``heads``: default ``gcd(4, hidden_dim)``, 4 heads or fewer for a size that 4 does not
+    divide; ``dropout`` on the embeddings)."""
+    heads = heads or math.gcd(4, hidden_dim)
+    return Seq2Seq(AttentionLSTMEncoder(src_vocab_size, emb_dim, hidden_dim, dropout),
+                   MultiHeadLSTMDecoder(tgt_vocab_size, emb_dim, hidden_dim, heads, dropout))
 
 
 def multihead_parameters(src_vocab: int, tgt_vocab: int, emb: int, hidden: int) -> int:
@@ -263,3 +240,7 @@ def multihead_parameters(src_vocab: int, tgt_vocab: int, emb: int, hidden: int) 
 
     return (src_vocab * emb + tgt_vocab * emb + lstm_layer(emb) + lstm_layer(emb + hidden)
             + 4 * (hidden * hidden + hidden) + 2 * hidden * tgt_vocab + tgt_vocab)
+
+
+MODEL_KINDS = (ModelKind("multihead", 8, "LSTM with multi-head attention", build_multihead,
+                         multihead_parameters, options={"dropout": 0.0, "heads": None}),)

@@ -16,7 +16,8 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from seq2code.models.base import Decoder, DecoderRun, DecoderStep, Encoder, EncoderOutput
+from seq2code.models.base import Decoder, Encoder, EncoderOutput, FeatureRun, Seq2Seq
+from seq2code.models.registry import ModelKind
 from seq2code.vocab import PAD_ID
 
 
@@ -90,15 +91,32 @@ class RNNDecoder(Decoder):
         self.rnn = self.rnn_class(emb_dim, hidden_dim, batch_first=True)
         self.out = nn.Linear(hidden_dim, vocab_size)  # W_o, b_o
 
-    def forward(self, prev: torch.Tensor, state: Any, enc: EncoderOutput) -> DecoderStep:
-        """One step: ``prev`` ``[B]`` ids ``y_{t-1}``; ``state`` ``[1, B, H]`` ``s_{t-1}``
-        (or ``(h, c)``). Returns ``logits`` ``[B, V]`` and ``s_t``."""
-        run = self.forward_sequence(prev.unsqueeze(1), state, enc)  # logits [B, 1, V]
-        return DecoderStep(run.logits.squeeze(1), run.state, None)
-
-    def forward_sequence(self, inputs: torch.Tensor, state: Any,
-                         enc: EncoderOutput) -> DecoderRun:
-        """``K`` steps on known inputs ``inputs`` ``[B, K]`` in one RNN call."""
+    def features(self, inputs: torch.Tensor, state: Any, enc: EncoderOutput) -> FeatureRun:
+        """``K`` steps on known inputs ``inputs`` ``[B, K]`` (ids ``y_{t-1}``) in one RNN call;
+        ``state`` ``[1, B, H]`` ``s_{t-1}`` (or ``(h, c)``). Returns the states ``s_t``
+        ``[B, K, H]``, which the output layer ``W_o s_t + b_o`` (:meth:`scores`) reads."""
         embedded = self.dropout(self.embedding(inputs))  # [B, K, E]  e(y_{t-1})
         outputs, state = self.rnn(embedded, state)  # [B, K, H]  s_t
-        return DecoderRun(self.out(outputs), state, None)  # logits [B, K, V]  W_o s_t + b_o
+        return FeatureRun(outputs, state, None)
+
+
+def rnn_layer_parameters(n_in: int, hidden: int) -> int:
+    """A tanh RNN layer from ``n_in`` inputs to ``H`` states: ``W_x`` ``H n``, ``W_h`` ``H H``
+    and two biases (as PyTorch counts them); an LSTM layer has four times this."""
+    return hidden * n_in + hidden * hidden + 2 * hidden
+
+
+def rnn_parameters(src_vocab: int, tgt_vocab: int, emb: int, hidden: int) -> int:
+    """Embeddings ``(V_src + V) E``, two RNN layers, the output layer ``H V + V``."""
+    return ((src_vocab + tgt_vocab) * emb + 2 * rnn_layer_parameters(emb, hidden)
+            + hidden * tgt_vocab + tgt_vocab)
+
+
+def build_rnn(src_vocab_size: int, tgt_vocab_size: int, emb_dim: int, hidden_dim: int,
+              dropout: float) -> Seq2Seq:
+    """The vanilla RNN encoder-decoder (``dropout`` on the embeddings)."""
+    return Seq2Seq(RNNEncoder(src_vocab_size, emb_dim, hidden_dim, dropout),
+                   RNNDecoder(tgt_vocab_size, emb_dim, hidden_dim, dropout))
+
+
+MODEL_KINDS = (ModelKind("rnn", 2, "vanilla RNN encoder-decoder", build_rnn, rnn_parameters),)

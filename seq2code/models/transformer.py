@@ -38,8 +38,9 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from seq2code.models.base import Decoder, DecoderRun, DecoderStep, Encoder, EncoderOutput
+from seq2code.models.base import Decoder, Encoder, EncoderOutput, FeatureRun, Seq2Seq
 from seq2code.models.multihead import MultiHeadAttention
+from seq2code.models.registry import ModelKind
 from seq2code.vocab import PAD_ID
 
 
@@ -218,47 +219,30 @@ class TransformerDecoder(Decoder):
             weights.append(layer_weights)
         return self.norm(x), TransformerState(tuple(cache), state.memory), weights
 
-    def forward_sequence(self, inputs: torch.Tensor, state: TransformerState,
-                         enc: EncoderOutput) -> DecoderRun:
+    def features(self, inputs: torch.Tensor, state: TransformerState,
+                 enc: EncoderOutput) -> FeatureRun:
         """All ``K`` steps of ``inputs`` ``[B, K]`` at once, under the causal mask.
 
-        Returns ``logits`` ``[B, K, V]``, the cache and the last layer's cross-attention,
-        averaged over the heads, ``[B, K, S]``.
+        Returns the top layer's normalised outputs ``[B, K, d]`` (the output layer's input),
+        the cache and the last layer's cross-attention, averaged over the heads, ``[B, K, S]``.
         """
-        x, cache, weights = self._run(inputs, state, enc)
-        return DecoderRun(self.out(x), cache, weights[-1].mean(dim=1))
-
-    def forward(self, prev: torch.Tensor, state: TransformerState,
-                enc: EncoderOutput) -> DecoderStep:
-        """One step: ``prev`` ``[B]`` ids ``y_{t-1}``. Returns ``logits`` ``[B, V]``, the cache
-        one position longer and ``attention`` ``[B, S]``."""
-        run = self.forward_sequence(prev.unsqueeze(1), state, enc)
-        return DecoderStep(run.logits.squeeze(1), run.state, run.attention.squeeze(1))
+        x, cache, weights = self._run(inputs, state, enc)  # [B, K, d]
+        return FeatureRun(x, cache, weights[-1].mean(dim=1))  # attention [B, K, S]
 
     def cross_attention(self, inputs: torch.Tensor, enc: EncoderOutput) -> list[torch.Tensor]:
         """Every layer's cross-attention weights ``[B, h, K, S]`` on the inputs ``[B, K]``."""
         return self._run(inputs, self.init_state(enc), enc)[2]
 
 
-def build_transformer_model(kind: str, src_vocab_size: int, tgt_vocab_size: int,
-                            emb_dim: int, hidden_dim: int, config: dict, options: dict):
+def build_transformer(src_vocab_size: int, tgt_vocab_size: int, emb_dim: int, hidden_dim: int,
+                      layers: int, heads: int | None, dropout: float) -> Seq2Seq:
     """``build_model("transformer", ...)``: model width ``d = emb_dim``, feed-forward size
-    ``d_ff = hidden_dim``.
-
-    Options: ``layers`` (per stack, default 3), ``heads`` (default ``gcd(4, emb_dim)``: 4, or
-    fewer for a width that 4 does not divide), ``dropout`` (default 0.1, Vaswani et al.'s).
-    """
-    from seq2code.models.base import Seq2Seq
-
-    options = dict(options)
-    layers = options.pop("layers", 3)
-    heads = options.pop("heads", math.gcd(4, emb_dim))
-    dropout = options.pop("dropout", 0.1)
-    if options:
-        raise TypeError(f"model kind {kind!r} takes no option {', '.join(sorted(options))}")
-    encoder = TransformerEncoder(src_vocab_size, emb_dim, hidden_dim, layers, heads, dropout)
-    decoder = TransformerDecoder(tgt_vocab_size, emb_dim, hidden_dim, layers, heads, dropout)
-    return Seq2Seq(encoder, decoder, kind=kind, config=config)
+    ``d_ff = hidden_dim``; ``layers`` per stack (default 3), ``heads`` (default
+    ``gcd(4, emb_dim)``: 4, or fewer for a width that 4 does not divide), ``dropout`` (default
+    0.1, Vaswani et al.'s)."""
+    heads = heads or math.gcd(4, emb_dim)
+    return Seq2Seq(TransformerEncoder(src_vocab_size, emb_dim, hidden_dim, layers, heads, dropout),
+                   TransformerDecoder(tgt_vocab_size, emb_dim, hidden_dim, layers, heads, dropout))
 
 
 def transformer_parameters(src_vocab: int, tgt_vocab: int, emb: int, hidden: int,
@@ -275,3 +259,10 @@ def transformer_parameters(src_vocab: int, tgt_vocab: int, emb: int, hidden: int
     decoder_layer = 2 * attention + feed_forward + 3 * norm
     return (src_vocab * emb + tgt_vocab * emb + layers * (encoder_layer + decoder_layer)
             + 2 * norm + emb * tgt_vocab + tgt_vocab)
+
+
+# The Transformer trains on the gold prefix only, every position at once (chapter 8).
+MODEL_KINDS = (ModelKind("transformer", 8, "a small Transformer encoder-decoder",
+                         build_transformer, transformer_parameters,
+                         options={"layers": 3, "heads": None, "dropout": 0.1},
+                         train_defaults={"teacher_forcing": 1.0}),)
