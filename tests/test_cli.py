@@ -4,13 +4,11 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from seq2code.cli import main
 
-SHARED_DATA = Path("/work/shared/datasets/django")
 METRIC_KEYS = {"exact_match", "exact_match_canonical", "bleu", "parse_rate", "n",
                "edit_distance", "split", "kind", "profile"}
 
@@ -20,8 +18,7 @@ def env(tmp_path_factory):
     """The environment of these tests: ci profile, a private model cache, the shared data."""
     values = {"SEQ2CODE_PROFILE": "ci",
               "SEQ2CODE_CACHE": str(tmp_path_factory.mktemp("cache"))}
-    if not os.environ.get("SEQ2CODE_DATA") and SHARED_DATA.exists():
-        values["SEQ2CODE_DATA"] = str(SHARED_DATA)
+    # the data: $SEQ2CODE_DATA, which the root conftest.py sets to the shared copy
     saved = {k: os.environ.get(k) for k in values}
     os.environ.update(values)
     yield dict(os.environ)
@@ -33,7 +30,7 @@ def env(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def run_dir(env, tmp_path_factory):
+def run_dir(env, shared_data, tmp_path_factory):
     """A ci-profile RNN trained for one epoch through ``main``."""
     out = tmp_path_factory.mktemp("rnn")
     assert main(["train", "--model", "rnn", "--profile", "ci", "--out", str(out),

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import torch
 
 from seq2code.batching import Batch, Pair, collate
-from seq2code.training import sequence_loss
+from seq2code.training import make_optimizer, train_step
 from seq2code.vocab import EOS_ID, SOS_ID
 
 
@@ -28,14 +28,11 @@ def batch_of(lengths: Sequence[int], vocab: int = 20, tgt_len: int | Sequence[in
 def fit(model: torch.nn.Module, batch: Batch, lr: float, steps: int,
         stop_below: float | None = 0.01) -> float:
     """Train ``model`` teacher-forced on ``batch`` with Adam for at most ``steps`` steps (until
-    the loss falls below ``stop_below``); return the last loss."""
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    the loss falls below ``stop_below``), with the library's one training step (no clipping);
+    return the last loss."""
+    optimizer = make_optimizer(model, lr)
     for _ in range(steps):
-        loss = sequence_loss(model(batch.src, batch.src_lens, batch.tgt_in).logits,
-                             batch.tgt_out)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        if stop_below is not None and loss.item() < stop_below:
+        loss = train_step(model, optimizer, batch, teacher_forcing=1.0, clip=0.0).item()
+        if stop_below is not None and loss < stop_below:
             break
-    return loss.item()
+    return loss
