@@ -41,6 +41,8 @@ if "google.colab" in sys.modules or importlib.util.find_spec("seq2code") is None
 # - how the library's encoder and decoder use it, and the *shift by one* between what the
 #   decoder reads and what it must predict;
 # - teacher forcing, decided per time step or per sequence;
+# - the forward pass with its teacher-forcing coins, the masked loss and the training step,
+#   written by hand and checked against the library, down to the weights after an epoch;
 # - how to read training curves, sample generations and the course's metrics table;
 # - why a vanilla RNN forgets the start of its input: *vanishing gradients*, measured.
 
@@ -53,6 +55,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from IPython.display import display
+from matplotlib.ticker import MaxNLocator
 from torch import nn
 
 from seq2code import models, training
@@ -65,6 +68,7 @@ from seq2code.profiles import get_profile
 from seq2code.show import show_source
 from seq2code.tables import Table
 from seq2code.tokens import tokenize_code
+from seq2code.vocab import PAD_ID
 
 torch.manual_seed(0)
 profile = get_profile()
@@ -183,8 +187,320 @@ assert decoder_input[1:] == target[:-1]
 # - **per sequence** (`tf_mode="sequence"`): one coin per example, which decides its whole
 #   line: half the lines are fully teacher-forced, half are fully free-running.
 #
-# Both are one argument of `train_model`. The main model of this chapter (which chapters 3
-# to 5 read back from the cache) uses the default options:
+# The library's training loop draws these coins, feeds the decoder, scores it and updates
+# the weights. Before we let it, we write each of those pieces ourselves and check it
+# against the library.
+#
+# ## The forward pass with teacher forcing, by hand
+#
+# The forward pass has three parts: the **encoder** turns the English into $h_S$; one
+# **decoder step** goes from $y_{t-1}$ and $s_{t-1}$ to $s_t$ and the scores
+# $W_o s_t + b_o$; and a **loop** over the target positions decides, with one coin per step,
+# whether step $t$ reads the gold $y_{t-1}$ or the model's own previous prediction. We
+# write each with the weights of a library model, so that we can compare them number by
+# number. A freshly built model will do: the checks hold for any weights. The batch comes
+# from the first 2,000 training pairs, which the training loop below reads; we take the
+# one with the longest lines, the one with the most steps.
+
+# %%
+torch.manual_seed(0)
+model = models.build_model("rnn", len(data.src_vocab), len(data.tgt_vocab),
+                           profile.emb_dim, profile.hidden_dim)  # untrained, on the CPU
+pairs_subset = data.pairs["train"][:2000]
+batches = make_batches(pairs_subset, profile.batch_size, shuffle=True, seed=0)
+batch = max(batches, key=lambda b: b.tgt_in.size(1))  # the longest lines
+print(f"{len(batches)} batches; this one: src {tuple(batch.src.shape)} [B, S], "
+      f"tgt_in {tuple(batch.tgt_in.shape)} [B, T]")
+
+# %% [markdown]
+# The **encoder** is the embedding and the recurrence of the first section. The library
+# packs the padding away; by hand we run over the padded batch and take each row's state
+# at its own last token. The states before it never saw padding, so that is $h_S$:
+
+# %%
+def encode_by_hand(model: Seq2Seq, src: torch.Tensor,
+                   src_lens: torch.Tensor) -> torch.Tensor:
+    """The encoder's last state: ``src`` [B, S] ids x, ``src_lens`` [B] -> h_S [B, H]."""
+    rnn = model.encoder.rnn
+    x = model.encoder.embedding(src)  # [B, S, E]  e(x_s) (the library's dropout is 0)
+    h0 = x.new_zeros(src.size(0), rnn.hidden_size)  # [B, H]  h_0 = 0
+    states, _ = rnn_from_scratch(x, h0, rnn.weight_ih_l0, rnn.weight_hh_l0,
+                                 rnn.bias_ih_l0, rnn.bias_hh_l0)  # [B, S, H]  h_1 .. h_S
+    rows = torch.arange(src.size(0))  # [B]
+    return states[rows, src_lens - 1]  # [B, H]  h_S: each row's state at its last token
+
+
+with torch.no_grad():
+    h_S = encode_by_hand(model, batch.src, batch.src_lens)  # [B, H]
+    enc = model.encoder(batch.src, batch.src_lens)  # the library's EncoderOutput
+torch.testing.assert_close(h_S, enc.state[0])  # enc.state: [1, B, H]
+print("encoder: h_S by hand equals the library's; largest difference",
+      f"{(h_S - enc.state[0]).abs().max().item():.1e}")
+
+# %% [markdown]
+# One **decoder step** is the same recurrence over the code embedding,
+# $s_t = \tanh(W_{ys} e(y_{t-1}) + W_{ss} s_{t-1} + b)$, followed by the output layer
+# $W_o s_t + b_o$: one score per token of the code vocabulary. The library's decoder runs
+# the same step when called with one previous token per row:
+
+# %%
+def decoder_step_by_hand(model: Seq2Seq, prev: torch.Tensor,
+                         s_prev: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``prev`` [B] ids y_{t-1}, ``s_prev`` [B, H] s_{t-1} -> logits [B, V], s_t."""
+    rnn, out = model.decoder.rnn, model.decoder.out
+    e = model.decoder.embedding(prev)  # [B, E]  e(y_{t-1})
+    s = torch.tanh(e @ rnn.weight_ih_l0.T + rnn.bias_ih_l0
+                   + s_prev @ rnn.weight_hh_l0.T + rnn.bias_hh_l0)  # [B, H]  s_t
+    return s @ out.weight.T + out.bias, s  # [B, V]  W_o s_t + b_o, and s_t
+
+
+with torch.no_grad():
+    sos = batch.tgt_in[:, 0]  # [B]  y_0 = <sos>
+    logits_1, s_1 = decoder_step_by_hand(model, sos, h_S)  # [B, V], [B, H]
+    step = model.decoder(sos, enc.state, enc)  # logits [B, V], state [1, B, H]
+torch.testing.assert_close(logits_1, step.logits)
+torch.testing.assert_close(s_1, step.state[0])
+print(f"decoder step: scores {tuple(logits_1.shape)} [B, V] equal the library's")
+
+# %% [markdown]
+# The **forward pass** loops over the $T$ target positions. Like the library, it draws all
+# the coins up front, one `torch.rand(T, generator=generator) < teacher_forcing` for the
+# whole batch. Step $t$ reads the gold token `tgt_in[:, t]` when $t = 0$ (always `<sos>`)
+# or when its coin says so, and otherwise the argmax of the previous step's scores, the
+# model's own $y_{t-1}$. (The library skips the draw when teacher forcing is 1.0 or 0.0:
+# the coins are then known, and `torch.rand` in $[0, 1)$ gives the same ones.)
+
+# %%
+def forward_by_hand(model: Seq2Seq, src: torch.Tensor, src_lens: torch.Tensor,
+                    tgt_in: torch.Tensor, teacher_forcing: float,
+                    generator: torch.Generator | None) -> torch.Tensor:
+    """Scores of every target position, with one teacher-forcing coin per step.
+
+    ``src`` [B, S], ``src_lens`` [B], ``tgt_in`` [B, T] = <sos> y_1 .. y_{T-1};
+    ``generator`` draws the coins. Returns logits [B, T, V].
+    """
+    s = encode_by_hand(model, src, src_lens)  # [B, H]  s_0 = h_S
+    T = tgt_in.size(1)
+    coins = torch.rand(T, generator=generator) < teacher_forcing  # [T] bool: gold at t?
+    logits = []
+    for t in range(T):
+        if t == 0 or coins[t]:
+            prev = tgt_in[:, t]  # [B]  the gold y_{t-1}
+        else:
+            prev = logits[-1].argmax(dim=-1)  # [B]  the model's own y_{t-1}
+        scores, s = decoder_step_by_hand(model, prev, s)  # [B, V], [B, H]
+        logits.append(scores)
+    return torch.stack(logits, dim=1)  # [B, T, V]
+
+
+# %% [markdown]
+# The check runs both with the same seeds for the coins, at teacher forcing 0.5, 1.0 and
+# 0.0, and shows which steps the coins of teacher forcing 0.5 feed gold tokens
+# (`G`) and which the model's own (`.`):
+
+# %%
+T = batch.tgt_in.size(1)
+with torch.no_grad():
+    for teacher_forcing in (0.5, 1.0, 0.0):
+        for seed in range(3):
+            ours = forward_by_hand(model, batch.src, batch.src_lens, batch.tgt_in,
+                                   teacher_forcing, torch.Generator().manual_seed(seed))
+            theirs = model(batch.src, batch.src_lens, batch.tgt_in,
+                           teacher_forcing=teacher_forcing,
+                           generator=torch.Generator().manual_seed(seed)).logits
+            torch.testing.assert_close(ours, theirs)
+for seed in range(3):
+    coins = torch.rand(T, generator=torch.Generator().manual_seed(seed)) < 0.5  # [T]
+    fed = "".join("G" if t == 0 or coin else "." for t, coin in enumerate(coins))
+    print(f"seed {seed}: {fed}")
+print(f"forward pass: logits {tuple(ours.shape)} [B, T, V] equal the library's "
+      "for teacher forcing 0.5, 1.0 and 0.0, three seeds each")
+
+# %% [markdown]
+# ## The masked loss by hand
+#
+# The scores at position $t$ are those of $y_t$: the decoder read `tgt_in[:, t]`, that is
+# $y_{t-1}$, and is scored against `tgt_out[:, t]`, that is $y_t$ (the shift by one
+# above). The loss of one token is $-\log p(y_t \mid y_{<t}, x)$, the negative log of the
+# softmax of $W_o s_t + b_o$ at the gold token, and the loss of a batch is its mean over
+# the $N$ real tokens:
+#
+# $$L = -\frac{1}{N} \sum_{(b, t):\ y_{b,t} \neq \texttt{<pad>}} \log p(y_{b,t} \mid
+# y_{b,<t}, x_b).$$
+#
+# Padding only makes the batch rectangular: after a row's `<eos>` there is nothing to
+# predict. Counting those slots would train the model to write `<pad>` after `<eos>` (which
+# decoding never asks for, since it stops at `<eos>`), and would make a line's share of the
+# loss depend on how long the other lines of its batch are. So the mask keeps the real
+# tokens only:
+
+# %%
+def masked_cross_entropy(logits: torch.Tensor, tgt_out: torch.Tensor) -> torch.Tensor:
+    """-mean log p(y_t) over the real tokens: ``logits`` [B, T, V], ``tgt_out`` [B, T]."""
+    log_probs = logits.log_softmax(dim=-1)  # [B, T, V]  log p(. | y_<t, x)
+    gold = log_probs.gather(-1, tgt_out.unsqueeze(-1)).squeeze(-1)  # [B, T]  log p(y_t)
+    real = tgt_out != PAD_ID  # [B, T]  True at real tokens
+    return -(gold * real).sum() / real.sum()  # scalar: the sum over real tokens / N
+
+
+with torch.no_grad():
+    logits = forward_by_hand(model, batch.src, batch.src_lens, batch.tgt_in, 1.0, None)
+    ours = masked_cross_entropy(logits, batch.tgt_out)
+    library = training.sequence_loss(logits, batch.tgt_out)
+    from_model = model.loss(batch.src, batch.src_lens, batch.tgt_in, batch.tgt_out,
+                            teacher_forcing=1.0)
+    every_slot = nn.functional.cross_entropy(  # every slot, padding counted too
+        logits.flatten(0, 1), batch.tgt_out.flatten())
+torch.testing.assert_close(ours, library)
+torch.testing.assert_close(ours, from_model)
+real = int((batch.tgt_out != PAD_ID).sum())
+print(f"{real} real tokens in {batch.tgt_out.numel()} slots "
+      f"({1 - real / batch.tgt_out.numel():.0%} padding)")
+print(f"masked loss by hand {ours:.4f} | sequence_loss {library:.4f} | "
+      f"model.loss {from_model:.4f} | mean over every slot {every_slot:.4f}")
+
+# %% [markdown]
+# The three masked losses agree. The mean over every slot is another number: it adds a
+# term $-\log p(\texttt{<pad>})$ for each padded slot and divides by all the slots, not by
+# $N$. An untrained model gives `<pad>` about the same probability as any other token, so
+# here the two are close; a model trained with the mask never learns to write `<pad>`, so
+# its padded slots cost it more and more. We measure it again after the training loop
+# below.
+#
+# ## One training step, then a loop
+#
+# One step of training: forget the last step's gradients (`zero_grad`), run the forward
+# pass and the loss, compute the gradient of every weight (`backward`), shrink the whole
+# gradient to norm 1.0 if it is longer (`clip_grad_norm_`: a guard against the exploding
+# gradients that RNNs are prone to) and let the optimizer move the weights (`step`):
+
+# %%
+def step_by_hand(model: Seq2Seq, optimizer: torch.optim.Optimizer, batch,
+                 generator: torch.Generator) -> float:
+    """One training step on ``batch``, teacher forcing 0.5; returns the batch's loss."""
+    model.train()
+    optimizer.zero_grad()
+    logits = forward_by_hand(model, batch.src, batch.src_lens, batch.tgt_in, 0.5,
+                             generator)  # [B, T, V]
+    loss = masked_cross_entropy(logits, batch.tgt_out)  # scalar
+    loss.backward()
+    nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    return loss.item()
+
+
+# %% [markdown]
+# The library's `train` runs this step over every batch of every epoch. It draws everything
+# random from one seed: it calls `torch.manual_seed(seed)`, seeds a generator for the coins
+# with it, and builds epoch $k$'s batches with `make_batches(..., shuffle=True,
+# by_length=True, seed=seed + k)`. We train one copy of a fresh model with our step for one
+# epoch over the 2,000 pairs, drawn the same way, with Adam at learning rate
+# $10^{-3}$; `train` trains a second copy, built from the same seed, with the same
+# configuration. (`train` also scores the dev set after each epoch: a few dev pairs keep
+# that short.)
+
+# %%
+def fresh_rnn() -> Seq2Seq:
+    torch.manual_seed(0)
+    return models.build_model("rnn", len(data.src_vocab), len(data.tgt_vocab),
+                               profile.emb_dim, profile.hidden_dim)
+
+
+config = training.TrainConfig(epochs=1, batch_size=profile.batch_size, lr=1e-3,
+                              teacher_forcing=0.5, clip=1.0, seed=0,
+                              max_decode_len=profile.max_tgt_len)
+by_hand, by_library = fresh_rnn(), fresh_rnn()  # two copies of one untrained model
+start = {name: w.detach().clone() for name, w in by_hand.named_parameters()}
+
+torch.manual_seed(config.seed)  # what train does before its first epoch
+coins = torch.Generator().manual_seed(config.seed)
+optimizer = torch.optim.Adam(by_hand.parameters(), lr=config.lr)
+epoch_batches = make_batches(pairs_subset, config.batch_size, shuffle=True,
+                             by_length=config.by_length, seed=config.seed + 0)
+hand_losses = [step_by_hand(by_hand, optimizer, b, coins) for b in epoch_batches]
+
+library_history = training.train(by_library, pairs_subset,
+                                 data.pairs["dev"][:config.batch_size], config,
+                                 device="cpu", progress=False)
+
+fig, ax = plt.subplots(figsize=(6, 4))
+steps = np.arange(1, len(hand_losses) + 1)
+ax.plot(steps, hand_losses, marker="o", label="our loop")
+ax.plot(steps, library_history.batch_loss, marker="x", linestyle="none",
+        color="black", label="the library's train")
+ax.axhline(math.log(len(data.tgt_vocab)), color="grey", linestyle="--", label="ln V")
+ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+ax.set(xlabel="batch", ylabel="training loss (cross-entropy per token)",
+       title=f"One epoch on {len(pairs_subset):,} pairs, teacher forcing 0.5")
+ax.legend()
+plt.show()
+
+# %% [markdown]
+# The two curves are one. So are the weights, up to rounding: the library runs a stretch of
+# teacher-forced steps as one `nn.RNN` call and scores the real tokens only, we go one step
+# at a time over every slot, so the two sum the same numbers in different orders. Adam
+# divides each gradient by its own running size, which lets the rounding of the smallest
+# gradients move a weight a little. We therefore compare within 0.1% (and $10^{-5}$), and
+# print the largest difference next to the largest change that training made:
+
+# %%
+library_weights = dict(by_library.named_parameters())
+for name, weight in by_hand.named_parameters():
+    torch.testing.assert_close(weight, library_weights[name], rtol=1e-3, atol=1e-5)
+torch.testing.assert_close(torch.tensor(hand_losses),
+                           torch.tensor(library_history.batch_loss))
+hand_weights = dict(by_hand.named_parameters())
+gap = max((w - library_weights[n]).abs().max().item() for n, w in hand_weights.items())
+moved = max((w - start[n]).abs().max().item() for n, w in hand_weights.items())
+print(f"after {len(hand_losses)} batches every weight of the two copies agrees: largest "
+      f"difference {gap:.1e}, largest change by training {moved:.1e}")
+print(f"loss of the first batch {hand_losses[0]:.3f}, of the last {hand_losses[-1]:.3f}")
+
+# %% tags=["outcome", "remove-cell"]
+assert len(hand_losses) == len(library_history.batch_loss) == len(epoch_batches)
+assert gap < 1e-2 * moved, (gap, moved)
+assert np.mean(hand_losses[-5:]) < np.mean(hand_losses[:5]), hand_losses
+
+# %% [markdown]
+# Back to the padding: the copy we trained, on the batch of the loss section, teacher-forced.
+# One epoch has taught it that `<pad>` never comes, so the mean over every slot now sits
+# well above the masked loss:
+
+# %%
+with torch.no_grad():
+    logits = forward_by_hand(by_hand, batch.src, batch.src_lens, batch.tgt_in, 1.0, None)
+    masked = masked_cross_entropy(logits, batch.tgt_out)
+    every_slot = nn.functional.cross_entropy(logits.flatten(0, 1),
+                                             batch.tgt_out.flatten())
+print(f"after one epoch: masked loss {masked:.4f} | every slot {every_slot:.4f}")
+
+# %% tags=["outcome", "remove-cell"]
+assert every_slot > masked + 0.5, (float(every_slot), float(masked))
+
+# %% [markdown]
+# The library's step is ours with the library's loss, `Seq2Seq.loss`, which computes the
+# same value with less work (the output layer over the real tokens only):
+
+# %%
+show_source(training.train_step)
+
+# %% [markdown]
+# From here the library's `train` takes over. Its epoch loop is the one we just ran; around
+# it, it scores the dev set after every epoch (loss and exact match), writes checkpoints
+# (`last.pt` to resume from, `best.pt` when dev exact match improves), lowers the learning
+# rate when the dev loss stops falling, can stop early, and ends with the best epoch's
+# weights:
+
+# %%
+show_source(training.train)
+
+# %% [markdown]
+# ## Training the chapter's models
+#
+# Per-step and per-sequence coins are one argument of `train_model`, which calls `train`
+# with the run profile's settings and caches the trained model. The main model
+# of this chapter (which chapters 3 to 5 read back from the cache) uses the default
+# options:
 
 # %%
 rnn = train_model("rnn", data=data)
@@ -553,6 +869,11 @@ check_greedy_decode(greedy_decode, strict=True)
 #   reads `<sos> y1 … yn` and predicts `y1 … yn <eos>`, the same line shifted by one.
 # - Teacher forcing trades fast training for exposure bias; per-step and per-sequence coins
 #   mix gold and own tokens differently.
+# - The forward pass (one coin per step, the argmax fed back), the loss (the mean of
+#   $-\log p(y_t)$ over the real tokens, padding masked) and the training step (zero_grad,
+#   loss, backward, clip, step) fit in a few lines each; our loop of one epoch ends with the
+#   same weights as the library's `train`, which adds dev scores, checkpoints and the
+#   learning-rate schedule around it.
 # - The trained model beats the most-frequent-line baseline, but its exact match falls with
 #   the input length, and the gradient reaching the first encoder states is a small
 #   fraction of that at the last: the vanishing-gradient problem that the LSTM (chapter 3)
