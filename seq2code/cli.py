@@ -90,15 +90,18 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="training and decoding speed of the models, "
                                 "against a tutorial-style reference")
     bench.add_argument("--json", action="store_true", help="print one JSON object per line")
-    budget = bench.add_mutually_exclusive_group()
-    budget.add_argument("--seconds", type=float, metavar="S",
-                        help="measured time in all (60: about a minute on a 2-core CPU)")
-    budget.add_argument("--batches", type=int, metavar="N", help="N batches per model instead")
+    bench.add_argument("--repeats", type=int, default=3, metavar="N",
+                       help="full passes over the sample per model, taking turns; ratios are "
+                       "the median with min and max over them (3)")
+    bench.add_argument("--pairs", type=int, default=1024, metavar="N",
+                       help="size of the seeded sample of training pairs (1024: 16 batches a "
+                       "pass; the first 256 are also decoded)")
+    bench.add_argument("--threads", type=int, metavar="N",
+                       help="torch threads (default: $OMP_NUM_THREADS, else the CPUs this "
+                       "process may use)")
     bench.add_argument("--device", help="cpu or cuda (default: the GPU if there is one)")
     bench.add_argument("--teacher-forcing", type=float, default=0.5, metavar="P",
                        help="teacher forcing of every model (0.5, the course's)")
-    bench.add_argument("--pairs", type=int, default=2000, metavar="N",
-                       help="size of the seeded sample of training pairs (2000)")
     bench.add_argument("--profile", choices=["ci", "cpu", "full"],
                        help="whose data and vocabularies (default: $SEQ2CODE_PROFILE, else "
                        "cpu or full)")
@@ -217,10 +220,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     from seq2code import bench
 
     try:
-        return bench.run_command(json_lines=args.json, seconds=args.seconds,
-                                 batches=args.batches, device=args.device,
-                                 teacher_forcing=args.teacher_forcing, pairs=args.pairs,
-                                 profile=args.profile)
+        return bench.run_command(json_lines=args.json, repeats=args.repeats,
+                                 pairs=args.pairs, threads=args.threads, device=args.device,
+                                 teacher_forcing=args.teacher_forcing, profile=args.profile)
     except bench.BenchUsageError as exc:
         raise UsageError(str(exc)) from None
 

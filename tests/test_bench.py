@@ -2,6 +2,8 @@
 
 import json
 import random
+import statistics
+from collections import Counter
 
 import pytest
 import torch
@@ -85,10 +87,61 @@ def test_sample_pairs_is_seeded_and_without_replacement():
     assert len(bench.sample_pairs(pairs, 100)) == 30
 
 
+REPEATS = 3
+N_TOY = 48
+TOY_BATCH = 16  # 48 pairs: 3 batches a pass
+
+
 @pytest.fixture(scope="module")
-def results():
-    return bench.run_bench(toy_pairs(48), V_SRC, V_TGT, batches=2, batch_size=16, max_len=10,
-                           n_decode=32, progress=False)
+def recorded():
+    """One run of the benchmark on toy pairs, with every step it takes recorded as
+    (what, model, batch) identities, in order; torch starts at 2 threads and the run pins 1."""
+    calls = []
+    real = {"train": bench.train_step, "ref_train": reference.train_step,
+            "decode": bench.greedy_decode, "ref_decode": reference.greedy_decode}
+
+    def library_train(model, optimizer, batch, **options):
+        calls.append(("train", id(model), id(batch)))
+        return real["train"](model, optimizer, batch, **options)
+
+    def reference_train(model, optimizer, src, tgt, *args, **options):
+        calls.append(("train", id(model), id(src)))
+        return real["ref_train"](model, optimizer, src, tgt, *args, **options)
+
+    def library_decode(model, src, src_lens, max_len):
+        calls.append(("decode", id(model), id(src)))
+        return real["decode"](model, src, src_lens, max_len)
+
+    def reference_decode(model, src, max_len):
+        calls.append(("decode", id(model), id(src)))
+        return real["ref_decode"](model, src, max_len)
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(bench, "train_step", library_train)
+            patch.setattr(reference, "train_step", reference_train)
+            patch.setattr(bench, "greedy_decode", library_decode)
+            patch.setattr(reference, "greedy_decode", reference_decode)
+            results = bench.run_bench(toy_pairs(N_TOY), V_SRC, V_TGT, repeats=REPEATS,
+                                      n_pairs=N_TOY, batch_size=TOY_BATCH, max_len=10,
+                                      n_decode=32, threads=1, progress=False)
+        threads_after = torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)
+    return {"results": results, "calls": calls, "threads_after": threads_after}
+
+
+@pytest.fixture(scope="module")
+def results(recorded):
+    return recorded["results"]
+
+
+def measured(results, what, model, batching):
+    [r] = [r for r in results if r["what"] != "ratio"
+           and (r["what"], r["model"], r["batching"]) == (what, model, batching)]
+    return r
 
 
 def test_run_bench_measures_every_model_and_the_reference(results):
@@ -98,39 +151,85 @@ def test_run_bench_measures_every_model_and_the_reference(results):
     decode = {r["model"] for r in results if r["what"] == "decode"}
     assert decode == {"rnn", "lstm", "attention", "reference"}
     for r in results:
-        assert r["value"] > 0 and r["device"] == "cpu" and r["threads"] >= 1
+        assert r["value"] > 0 and r["device"] == "cpu"
         if r["what"] == "train":
             assert r["unit"] == "target tokens/s" and r["teacher_forcing"] == 0.5
-            assert r["batches"] == 2 and r["units"] > 0
-            assert r["value"] == pytest.approx(r["units"] / r["seconds"])
+            assert r["batches"] == N_TOY // TOY_BATCH and r["units"] > 0
         elif r["what"] == "decode":
             assert r["unit"] == "sentences/s" and "teacher_forcing" not in r
+            assert r["units"] == 32  # every decoded sentence, once a pass
 
 
-def test_run_bench_counts_the_tokens_the_loss_scores(results):
-    pairs = bench.sample_pairs(toy_pairs(48), 2000, seed=0)
-    by_length = make_batches(pairs, 16, shuffle=True, by_length=True, seed=0)
-    expected = sum(b.n_target_tokens for b in by_length[1:3])  # batch 0 is the warm-up
-    [attention] = [r for r in results if r["what"] == "train" and r["model"] == "attention"
-                   and r["batching"] == "by length"]
-    assert attention["units"] == expected
+@pytest.mark.parametrize("what", ["train", "decode"])
+def test_every_batch_is_processed_once_per_repeat_after_one_warm_up(recorded, what):
+    steps = [(model, batch) for kind, model, batch in recorded["calls"] if kind == what]
+    runs = list(dict.fromkeys(model for model, _ in steps))
+    assert len(runs) == (5 if what == "train" else 4)
+    for run in runs:
+        counts = Counter(batch for model, batch in steps if model == run)
+        first = next(batch for model, batch in steps if model == run)  # the warm-up batch
+        n_batches = N_TOY // TOY_BATCH if what == "train" else 32 // TOY_BATCH
+        assert len(counts) == n_batches
+        assert counts.pop(first) == REPEATS + 1
+        assert set(counts.values()) == {REPEATS}
 
 
-def test_run_bench_prints_ratios_of_the_same_teacher_forcing(results):
+def test_runs_take_turns_pass_by_pass_in_a_rotating_order(recorded):
+    models = [model for kind, model, _ in recorded["calls"] if kind == "train"]
+    runs = list(dict.fromkeys(models))
+    assert models[:len(runs)] == runs  # one warm-up batch each, first
+    passes = [models[i] for i in range(len(runs), len(models), N_TOY // TOY_BATCH)]
+    assert models[len(runs):] == [m for m in passes for _ in range(N_TOY // TOY_BATCH)]
+    assert passes == [run for r in range(REPEATS) for run in runs[r:] + runs[:r]]
+
+
+def test_throughputs_are_per_pass_with_their_spread(results):
+    for r in results:
+        assert r["repeats"] == REPEATS == len(r["per_repeat"])
+        assert r["min"] <= r["value"] <= r["max"]
+        assert r["value"] == pytest.approx(statistics.median(r["per_repeat"]))
+        assert (r["min"], r["max"]) == (min(r["per_repeat"]), max(r["per_repeat"]))
+        if r["what"] != "ratio":
+            assert len(r["pass_seconds"]) == REPEATS
+            assert r["seconds"] == pytest.approx(sum(r["pass_seconds"]))
+            assert r["per_repeat"] == pytest.approx([r["units"] / s for s in r["pass_seconds"]])
+
+
+def test_a_pass_counts_every_token_the_loss_scores(results):
+    every_target_token = sum(len(tgt) - 1 for _, tgt in toy_pairs(N_TOY))
+    for r in results:
+        if r["what"] == "train":
+            assert r["units"] == every_target_token, r["model"]
+
+
+def test_ratios_are_the_quotients_of_each_repeats_throughputs(results):
     ratios = {r["of"]: r for r in results if r["what"] == "ratio"}
     assert set(ratios) == {"train", "train, random batches", "decode"}
-
-    def value(what, model, batching):
-        [r] = [r for r in results if r["what"] != "ratio"
-               and (r["what"], r["model"], r["batching"]) == (what, model, batching)]
-        return r["value"]
-
-    assert ratios["train"]["value"] == pytest.approx(
-        value("train", "attention", "by length") / value("train", "reference", "random"))
-    assert ratios["decode"]["value"] == pytest.approx(
-        value("decode", "attention", "by length") / value("decode", "reference", "random"))
+    reference_train = measured(results, "train", "reference", "random")["per_repeat"]
+    for of, batching in (("train", "by length"), ("train, random batches", "random")):
+        ours = measured(results, "train", "attention", batching)["per_repeat"]
+        assert ratios[of]["per_repeat"] == pytest.approx(
+            [a / b for a, b in zip(ours, reference_train, strict=True)])
+        assert ratios[of]["unit"] == "x" and ratios[of]["teacher_forcing"] == 0.5
+    ours = measured(results, "decode", "attention", "by length")["per_repeat"]
+    theirs = measured(results, "decode", "reference", "random")["per_repeat"]
+    assert ratios["decode"]["per_repeat"] == pytest.approx(
+        [a / b for a, b in zip(ours, theirs, strict=True)])
     assert "teacher forcing 0.5" in ratios["train"]["note"]
-    assert ratios["train"]["teacher_forcing"] == 0.5
+    assert "code alone" in ratios["train, random batches"]["note"]
+
+
+def test_threads_are_pinned_reported_and_restored(recorded):
+    for r in recorded["results"]:
+        assert r["threads"] == 1 and r["cpus"] >= 1
+        assert r["load_before"] is None or r["load_before"] >= 0
+        assert r["load_after"] is None or r["load_after"] >= 0
+    assert recorded["threads_after"] == 2
+
+
+def test_run_bench_refuses_no_repeats():
+    with pytest.raises(ValueError, match="at least 1"):
+        bench.run_bench(toy_pairs(8), V_SRC, V_TGT, repeats=0, progress=False)
 
 
 def test_results_are_json_lines_and_a_table(results):
@@ -138,6 +237,7 @@ def test_results_are_json_lines_and_a_table(results):
     assert [json.loads(line) for line in lines] == results
     table = bench.format_results(results)
     assert "ratio attention/reference (train)" in table and "torch threads" in table
+    assert f"over {REPEATS} repeats" in table and "load average" in table
 
 
 @pytest.fixture
@@ -146,18 +246,26 @@ def ci_env(monkeypatch, tmp_path):
     monkeypatch.setenv("SEQ2CODE_CACHE", str(tmp_path))
 
 
-def test_the_command_prints_json_lines(ci_env, capsys):
-    assert main(["bench", "--json", "--batches", "1", "--pairs", "96", "--device", "cpu"]) == 0
+def test_the_command_prints_json_lines(ci_env, capsys, shared_data):
+    before = torch.get_num_threads()
+    assert main(["bench", "--json", "--repeats", "1", "--pairs", "32", "--threads", "1",
+                 "--device", "cpu"]) == 0
+    assert torch.get_num_threads() == before
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert {r["what"] for r in lines} == {"train", "decode", "ratio"}
-    assert all({"model", "what", "value", "unit", "device", "threads"} <= set(r) for r in lines)
-    assert all(r["profile"] == "ci" for r in lines)
+    assert all({"model", "what", "value", "min", "max", "repeats", "unit", "device", "threads",
+                "load_before", "load_after"} <= set(r) for r in lines)
+    assert all(r["profile"] == "ci" and r["threads"] == 1 and r["repeats"] == 1
+               and r["pairs"] == 32 for r in lines)
 
 
 @pytest.mark.parametrize("argv", [
-    ["bench", "--seconds", "0"],
-    ["bench", "--batches", "0"],
-    ["bench", "--seconds", "5", "--batches", "2"],
+    ["bench", "--repeats", "0"],
+    ["bench", "--repeats", "-1"],
+    ["bench", "--repeats", "two"],
+    ["bench", "--pairs", "0"],
+    ["bench", "--threads", "0"],
+    ["bench", "--seconds", "5"],
     ["bench", "--teacher-forcing", "1.5"],
     ["bench", "--device", "nowhere"],
 ])
