@@ -35,6 +35,7 @@ from seq2code.beam import beam_search
 from seq2code.data import Example, load_django
 from seq2code.metrics import evaluate_predictions
 from seq2code.profiles import Profile, default_device, get_profile
+from seq2code.threads import available_cpus, configure_threads
 from seq2code.tokens import tokenize_code, tokenize_nl, untokenize_code
 from seq2code.vocab import Vocab
 
@@ -216,6 +217,8 @@ def train_model(kind: str, profile: Profile | str | None = None, *, data: Data |
     Returns:
         A :class:`Trained` holding the model with its best-on-dev weights.
     """
+    if torch.get_num_threads() > available_cpus():  # more threads than CPUs: they wait
+        configure_threads()  # on each other; one per CPU this process may use
     data = data if data is not None else prepare_data(profile)
     profile = data.profile
     model_options = {"emb_dim": profile.emb_dim, "hidden_dim": profile.hidden_dim,

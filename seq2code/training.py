@@ -23,6 +23,7 @@ from seq2code.checkpoint import FORMAT, CheckpointError, load_checkpoint, save_c
 from seq2code.decoding import greedy_decode
 from seq2code.models.base import TF_MODES, Seq2Seq, evaluating
 from seq2code.profiles import default_device
+from seq2code.threads import threads_report
 from seq2code.vocab import PAD_ID, UNK_ID
 
 
@@ -87,7 +88,8 @@ class History:
     dev examples whose greedy decoding equals the reference's ids exactly; a reference holding
     ``<unk>`` never matches), ``lr`` (the learning rate used in the epoch), ``epoch_seconds``,
     ``train_tokens_per_second``. Per batch: ``batch_loss``. ``best_epoch``: index (from 0) of
-    the epoch whose weights ``best.pt`` holds.
+    the epoch whose weights ``best.pt`` holds. ``threads`` and ``load_1m``: torch's thread
+    count and the machine's 1-minute load when training started (what the times depend on).
     """
 
     train_loss: list[float] = field(default_factory=list)
@@ -98,6 +100,8 @@ class History:
     train_tokens_per_second: list[float] = field(default_factory=list)
     batch_loss: list[float] = field(default_factory=list)
     best_epoch: int | None = None
+    threads: int | None = None
+    load_1m: float | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -233,6 +237,8 @@ def train(model: Seq2Seq, train_pairs: list[Pair], dev_pairs: list[Pair], config
         if torch.cuda.is_available() and last["rng"].get("cuda"):
             torch.cuda.set_rng_state_all(last["rng"]["cuda"])
 
+    report = threads_report()
+    history.threads, history.load_1m = report["threads"], report["load_1m"]
     dev_batches = make_batches(dev_pairs, config.batch_size, shuffle=False,
                                by_length=config.by_length)
     for epoch in range(start_epoch, config.epochs):
