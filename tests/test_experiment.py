@@ -120,10 +120,11 @@ def test_models_take_the_profiles_size_unless_asked_otherwise(tmp_path, shared_d
     assert asked.model.config["hidden_dim"] == 24 and asked.model.config["emb_dim"] == 12
 
 
-def test_the_cpu_profile_trains_a_smaller_model_than_full():
+def test_the_cpu_profile_trains_the_course_size_for_fewer_epochs_than_full():
     cpu, full = get_profile("cpu"), get_profile("full")
     assert (full.emb_dim, full.hidden_dim) == (128, 256)  # the course's reference size
-    assert cpu.hidden_dim < full.hidden_dim and cpu.epochs < full.epochs
+    assert (cpu.emb_dim, cpu.hidden_dim) == (full.emb_dim, full.hidden_dim)
+    assert cpu.epochs < full.epochs and cpu.early_stop is None
 
 
 def test_a_profile_stored_before_the_model_sizes_existed_still_reads():
