@@ -103,6 +103,18 @@ IMAGES_REPORT = """async () => {
 }"""
 
 
+# Code blocks (cells, outputs, show_source listings) whose text runs past the right edge of
+# their box: a reader would have to scroll sideways to see the end of the line.
+CODE_OVERFLOW_REPORT = """() => {
+    const blocks = Array.from(document.querySelectorAll("main pre"));
+    return {count: blocks.length,
+            wide: blocks.filter((pre) => pre.scrollWidth > pre.clientWidth + 1)
+                        .map((pre) => pre.innerText.split("\\n")
+                                         .reduce((a, b) => (b.length > a.length ? b : a), ""))
+                        .slice(0, 5)};
+}"""
+
+
 def _screenshot_name(page: str) -> str:
     return page.replace("/", "__") + ".png"
 
@@ -137,6 +149,7 @@ def _open_and_report(open_offline, base_url: str, page: str, screenshot_dir: Pat
                 "els => els.map(e => e.textContent.replace('#', '').trim())",
             ),
             "text": tab.evaluate("() => (document.querySelector('main') || document.body).innerText"),
+            "code_overflow": tab.evaluate(CODE_OVERFLOW_REPORT),
         }
         tab.screenshot(path=str(screenshot_dir / _screenshot_name(page)), full_page=True)
         tab.wait_for_timeout(200)  # late console messages
@@ -331,3 +344,12 @@ def test_references_page_lists_the_papers(visit):
         if not re.search(rf"\b{name}\b[^\n]*\b{year}\b", text)
     ]
     assert not missing, f"the references page lacks: {missing}"
+
+
+@pytest.mark.parametrize("page", CHAPTERS)
+def test_no_code_block_scrolls_sideways(visit, page):
+    """Every line of code is seen whole at the book's width: a chapter's code blocks wrap
+    at the edge of the column (book/_static/seq2code.css) rather than scroll."""
+    report = visit(page)["code_overflow"]
+    assert report["count"] > 0, f"{page} shows no code block: is the selector right?"
+    assert not report["wide"], f"code that scrolls sideways on {page}: {report['wide']}"
