@@ -48,7 +48,9 @@ if "google.colab" in sys.modules or importlib.util.find_spec("seq2code") is None
 # - how much of the code is already written in the English, and why that makes
 #   *attention* and *copying* the key ideas of this course;
 # - what a vocabulary costs and misses (unknown tokens), and how padding, masks and the
-#   shift by one turn token lists into tensors.
+#   shift by one turn token lists into tensors;
+# - how the course scores a generated line: exact match (raw and canonical), BLEU and the
+#   parse rate, and why BLEU is weak on code.
 
 # %%
 import time
@@ -246,7 +248,7 @@ assert max(TOKEN_KINDS, key=total.get) == "operator" and total["name"] > total["
 # English into one vector before it writes (chapters 2 and 3) has to remember every name it
 # will need. A decoder that can look back at the English at each step (*attention*, chapter
 # 4) can find the name it needs when it needs it; and one that can *copy* a token from the
-# English into its output (a pointer network, chapter 6) can even write names that it never
+# English into its output (a pointer network, chapter 7) can even write names that it never
 # saw during training. Section 1.5 shows why that last point matters on this split.
 #
 # ## 1.5 Vocabularies and unknown tokens
@@ -335,7 +337,7 @@ assert unknown_in_english > 0.75
 # %% [markdown]
 # Most of the code tokens that the vocabulary lacks are written in the English: a model that
 # can copy from its input could write them, and a model that cannot has no way to. This is
-# why the copy mechanism of chapter 6 is the biggest single improvement on this data.
+# why the copy mechanism of chapter 7 is the biggest single improvement on this data.
 #
 # ## 1.6 Back from tokens to source
 #
@@ -537,7 +539,114 @@ assert batch.tgt_in[row, 0].item() == 1 and tgt_vocab.itos[int(batch.tgt_out[row
 # Where the row is shorter than the batch, both `tgt_in` and `tgt_out` end in `<pad>`: the
 # loss skips those positions (`ignore_index=0`), so padding never teaches the model anything.
 #
-# ## 1.9 Exercises
+# ## 1.9 How a generated line is scored
+#
+# From chapter 2 on, every model writes a line of code for each English description of the
+# development set, and the course scores the lines against their references with the
+# functions of `seq2code.metrics` (`evaluate_model` runs them all). Every metric compares
+# tokens, so spacing never matters.
+#
+# - **Exact match (raw)**: the share of lines whose tokens equal their reference's, one for
+#   one. A line is right or it is not: the strictest score, and the one the course trusts
+#   most.
+# - **Exact match (canonical)**: the same after putting both lines in the canonical form of
+#   section 1.7, with the same English, so that a string the English quotes becomes the same
+#   placeholder on both sides. The published Django results count this way; the course
+#   reports both, each labelled.
+# - **BLEU** (Papineni et al., 2002): over all the lines, the geometric mean of the shares of
+#   their 1- to 4-token sequences (*n-grams*) that the references also contain (each counted
+#   at most as often as its reference has it), times a penalty when the lines are shorter
+#   than their references. The course computes it with sacreBLEU (Post, 2018) on the code
+#   tokens, with sacreBLEU's own tokenizer switched off and the generated lines first: the
+#   order matters, because the counts and the penalty are taken against the references.
+#   BLEU gives partial credit for shared n-grams, and that is what makes it weak on code, as
+#   the example below shows; read it beside exact match, never alone.
+# - **Parse rate**: the share of generated lines that Python's parser, `ast.parse`, accepts.
+#   A Django line is often not a program by itself: a block header such as `else :` or
+#   `for x in y :` lost its body, and sometimes the statement it continues, when it was cut
+#   out of its file (section 1.1). Following TranX, `complete_statement` first completes the
+#   line into a small program around it: `pass` as the body of a header, `if True: pass`
+#   before an `elif` or `else`, `try: pass` before an `except` or `finally` and
+#   `except: pass` after a `try`'s body, a function `def dummy(): pass` under a decorator.
+# - **Edit distance**: the fewest tokens to insert, delete or replace to turn a line into
+#   its reference (the Levenshtein distance over tokens), averaged over the lines: how far
+#   the wrong lines are from being right.
+#
+# Here is `complete_statement` on the first training line of each kind of header, and the
+# parse rate of the dataset's own lines, as they are and completed:
+
+# %%
+import ast
+import textwrap
+
+from seq2code.metrics import complete_statement, parse_rate
+
+
+def parses_as_is(code: str) -> bool:
+    """Whether ``ast.parse`` accepts ``code`` without completion."""
+    try:
+        ast.parse(code.strip())
+    except SyntaxError:
+        return False
+    return True
+
+
+headers = [next(ex.code for ex in train if ex.code.startswith(start))
+           for start in ("else", "elif", "for", "try", "except", "finally", "@")]
+for line in headers:
+    completed = complete_statement(line)
+    print(f"{line}    parses as it is: {parses_as_is(line)}; completed "
+          f"(parses: {parses_as_is(completed)}):")
+    print(textwrap.indent(completed, "    "))
+as_is = np.mean([parses_as_is(line) for line in all_lines])
+print(f"\nthe dataset's {len(all_lines):,} lines: {as_is:.1%} parse as they are, "
+      f"{parse_rate(all_lines):.1%} after complete_statement")
+
+# %% tags=["outcome", "remove-cell"]
+assert all(not parses_as_is(line) and parses_as_is(complete_statement(line))
+           for line in headers)
+assert as_is < 1.0 and parse_rate(all_lines) == 1.0
+
+# %% [markdown]
+# Without the completion a correct `else :` would count as a line that does not parse.
+# With it, every line of the dataset parses: a parse rate below 100% is the model's doing.
+#
+# BLEU's partial credit is easy to see on one line. Below, a training line is scored against
+# itself, against the same line with `==` turned into `!=` (a test of the opposite
+# condition), and against the same line with its strings in double quotes (the very same
+# program, as `ast.parse` confirms):
+
+# %%
+from seq2code.metrics import bleu, exact_match
+
+reference = tokenize_code(train[4420].code)
+variants = {"nothing (the reference)": reference,
+            "== turned into !=": ["!=" if t == "==" else t for t in reference],
+            "strings in double quotes": [t.replace("'", '"') for t in reference]}
+program = {change: ast.dump(ast.parse(untokenize_code(tokens)))
+           for change, tokens in variants.items()}
+scores = {change: (exact_match([tokens], [reference]), bleu([tokens], [reference]))
+          for change, tokens in variants.items()}
+Table(["generated line", "changed", "exact match", "BLEU",
+       "same program as the reference"],
+      [[untokenize_code(tokens), change, *scores[change],
+        "yes" if program[change] == program["nothing (the reference)"] else "no"]
+       for change, tokens in variants.items()],
+      formats=["code", None, ".0%", ".1f", None])
+
+# %% tags=["outcome", "remove-cell"]
+opposite, quotes = "== turned into !=", "strings in double quotes"
+assert scores[opposite][0] == scores[quotes][0] == 0.0
+assert scores[opposite][1] > scores[quotes][1]
+assert program[quotes] == program["nothing (the reference)"] != program[opposite]
+
+# %% [markdown]
+# Exact match calls both variants wrong. BLEU ranks the line that tests the opposite
+# condition, which shares almost all of its n-grams with the reference, above the line that
+# runs the same program, whose strings are all different tokens. A model can gain BLEU
+# without writing one more correct line, which is why the course reads exact match first.
+#
+# ## 1.10 Exercises
 #
 # Each exercise below has a cell for your code: replace `raise NotImplementedError` with
 # your answer and run the cell. The check under it runs your function on small cases and
@@ -678,8 +787,11 @@ check_build_vocab(build_vocab, strict=True)
 #   the same tokens, on every line of the data.
 # - Much of the code is in the English: most names and strings, and most of the tokens
 #   that a training vocabulary lacks on the development set. Attention (chapter 4) and
-#   copying (chapter 6) are built to use exactly that.
+#   copying (chapter 7) are built to use exactly that.
 # - Published scores compare code in a canonical form, with the strings the English quotes
 #   behind placeholders; the course reports raw and canonical exact match side by side.
 # - A batch is a padded tensor with lengths and a mask; sorting by length cuts the padding;
 #   the decoder reads `tgt_in` and predicts `tgt_out`, the same tokens shifted by one.
+# - A generated line is scored by exact match (raw and canonical), BLEU (which gives partial
+#   credit for shared n-grams, even to a line that means the opposite), the parse rate (after
+#   completing lone block headers the way TranX does) and the token edit distance.

@@ -598,7 +598,7 @@ Table(["English", "reference", "generated", "exact"],
 #
 # ## The metrics table
 #
-# The course's metrics (chapter 1): exact match on raw tokens and after canonicalising
+# The course's metrics (section 1.9): exact match on raw tokens and after canonicalising
 # string literals, BLEU, the share of generations that parse as Python, and the mean token
 # edit distance to the reference. To know what "good" means we need a floor: always
 # predicting the most frequent training line.

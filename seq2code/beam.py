@@ -1,35 +1,38 @@
-"""Beam search: keep the ``K`` best partial translations at every step, not just one (chapter 6).
+"""Beam search: keep the ``k`` best partial translations at every step, not just one (chapter 6).
 
 Greedy decoding (:mod:`seq2code.decoding`) commits to ``argmax p(y_t | y_<t, x)`` at every step
-and can never take it back. Beam search keeps ``K`` hypotheses ("beams") per source. At step
-``t`` each beam ``y_<t`` is extended by every token ``w`` of the vocabulary, scored by its
-cumulative log-probability
+and can never take it back. Beam search keeps ``k`` hypotheses ("beams") per source, ``k`` the
+beam width (``beam_size``; the code below names it ``K``). At step ``t`` each beam ``y_<t`` is
+extended by every token ``w`` of the vocabulary, scored by its cumulative log-probability
 
     log P(y_<t w | x) = log P(y_<t | x) + log p(w | y_<t, x),
 
-and the ``K`` best of the ``K V`` extensions survive. An extension by ``<eos>`` is a finished
-hypothesis: it leaves the beam and is kept aside (the ``K`` best of them by score), until
-``K`` are kept and no live beam scores better than the worst of them, or ``max_len`` steps have
+and the ``k`` best of the ``k V`` extensions survive. An extension by ``<eos>`` is a finished
+hypothesis: it leaves the beam and is kept aside (the ``k`` best of them by score), until
+``k`` are kept and no live beam scores better than the worst of them, or ``max_len`` steps have
 passed (then the unfinished beams join them). The answer is the best kept hypothesis under
 the **length-normalised** score
 
-    s(Y) = log P(Y | x) / |Y|^alpha
+    ell(Y) = log P(Y | x) / |Y|^gamma
 
-where ``|Y|`` counts the tokens scored, ``<eos>`` included. A sum of log-probabilities only
-falls as a sequence grows, so ``alpha = 0`` favours short outputs; ``alpha = 1`` ranks by the
-mean log-probability per token. (Wu et al. 2016 divide by ``((5 + |Y|) / 6)^alpha`` instead,
+where ``|Y|`` counts the tokens scored, ``<eos>`` included, and the length exponent ``gamma``
+is the argument ``alpha`` (the letter of Wu et al. 2016 and Vaswani et al. 2017; the course's
+text keeps alpha for the attention weights ``alpha_{t,s}``). A sum of log-probabilities only
+falls as a sequence grows, so ``gamma = 0`` favours short outputs; ``gamma = 1`` ranks by the
+mean log-probability per token. (Wu et al. 2016 divide by ``((5 + |Y|) / 6)^gamma`` instead,
 the same idea.)
 
-The ``B`` sources of a batch and their ``K`` beams decode together as ``N = B K`` rows:
-row ``b K + k`` is beam ``k`` of source ``b``. After each step the surviving beams may descend
+The ``B`` sources of a batch and their ``k`` beams decode together as ``N = B k`` rows:
+row ``b k + j`` is beam ``j`` of source ``b``. After each step the surviving beams may descend
 from any beam of their source, so the decoder's state is reordered row by row
-(:func:`reorder_state`); a source whose ``K`` hypotheses are finished leaves the batch (its
-rows of the state and of the encoder's output are dropped the same way). The state may be a tensor, a tuple ``(h, c)``, a NamedTuple, or any
-nesting of them; the axis that holds the batch is found once per call by comparing the state
-(and the encoder's output) of ``N`` rows with those of one row (:func:`batch_axes`), so every
-model of the shared interface works without telling beam search how its state is laid out.
+(:func:`reorder_state`); a source whose ``k`` hypotheses are finished leaves the batch (its
+rows of the state and of the encoder's output are dropped the same way). The state may be a
+tensor, a tuple ``(s, m)`` (PyTorch's ``(h, c)``), a NamedTuple, or any nesting of them; the
+axis that holds the batch is found once per call by comparing the state (and the encoder's
+output) of ``N`` rows with those of one row (:func:`batch_axes`), so every model of the
+shared interface works without telling beam search how its state is laid out.
 
-With ``K = 1`` beam search is greedy decoding, exactly (the tests check it).
+With ``k = 1`` beam search is greedy decoding, exactly (the tests check it).
 """
 
 from __future__ import annotations
@@ -50,7 +53,8 @@ class Hypothesis(NamedTuple):
         tokens: ``y_1 .. y_n``, without ``<sos>`` and ``<eos>``.
         log_prob: ``log P(Y | x)``, summed over ``y_1 .. y_n`` and the ``<eos>`` (no
             ``<eos>`` for an unfinished hypothesis).
-        score: the length-normalised score ``log_prob / |Y|^alpha``.
+        score: the length-normalised score ``ell(Y) = log_prob / |Y|^gamma`` (``gamma`` is
+            the argument ``alpha`` of :func:`beam_search`).
         finished: True when the hypothesis ended with ``<eos>`` (False: cut at ``max_len``).
     """
 
@@ -64,9 +68,9 @@ class BeamStep(NamedTuple):
     """The beams after one step (kept when ``beam_search(..., keep_history=True)``).
 
     Attributes:
-        tokens: ``[B, K]`` the token that each surviving beam just added.
-        parents: ``[B, K]`` which beam of the previous step it extends.
-        log_probs: ``[B, K]`` its cumulative ``log P(y_<=t | x)`` (``-inf``: no beam).
+        tokens: ``[B, k]`` the token that each surviving beam just added.
+        parents: ``[B, k]`` which beam of the previous step it extends.
+        log_probs: ``[B, k]`` its cumulative ``log P(y_<=t | x)`` (``-inf``: no beam).
         finished: ``(b, parent, log_prob, score)`` for every beam of the previous step that
             ended here with ``<eos>`` and was kept.
     """
@@ -93,8 +97,9 @@ class BeamResult(NamedTuple):
 
 def length_normalised(log_prob: torch.Tensor | float, length: torch.Tensor | int,
                       alpha: float) -> torch.Tensor | float:
-    """``s(Y) = log P(Y | x) / |Y|^alpha``: ``log_prob`` of a hypothesis of ``length`` tokens
-    (``<eos>`` counted). Works on numbers and elementwise on tensors."""
+    """``ell(Y) = log P(Y | x) / |Y|^gamma`` with ``gamma = alpha``: ``log_prob`` of a
+    hypothesis of ``length`` tokens (``<eos>`` counted). Works on numbers and elementwise on
+    tensors."""
     return log_prob / length ** alpha
 
 
@@ -153,7 +158,7 @@ def _best_first(hyps: list[Hypothesis]) -> list[Hypothesis]:
 @torch.no_grad()
 def beam_search(model: Seq2Seq, src: torch.Tensor, src_lens: torch.Tensor, beam_size: int,
                 max_len: int, alpha: float = 1.0, keep_history: bool = False) -> BeamResult:
-    """Decode ``src`` with beam search, ``K = beam_size`` beams per source.
+    """Decode ``src`` with beam search, ``k = beam_size`` beams per source.
 
     The model is put in eval mode for the call and left in the mode it had.
 
@@ -161,9 +166,9 @@ def beam_search(model: Seq2Seq, src: torch.Tensor, src_lens: torch.Tensor, beam_
         model: a :class:`~seq2code.models.base.Seq2Seq` of any kind.
         src: ``[B, S]`` source ids ``x``, padded (moved to the model's device if elsewhere).
         src_lens: ``[B]`` real source lengths.
-        beam_size: ``K >= 1``; 1 is greedy decoding.
+        beam_size: the beam width ``k >= 1``; 1 is greedy decoding.
         max_len: the most tokens generated per hypothesis (``<eos>`` not counted).
-        alpha: the length normalisation exponent of ``s(Y) = log P(Y | x) / |Y|^alpha``.
+        alpha: the length exponent ``gamma`` of ``ell(Y) = log P(Y | x) / |Y|^gamma``.
         keep_history: keep every step's beams (:class:`BeamStep`), for pictures.
 
     Returns:
@@ -178,9 +183,10 @@ def beam_search(model: Seq2Seq, src: torch.Tensor, src_lens: torch.Tensor, beam_
 
 def _beam_search(model: Seq2Seq, src: torch.Tensor, src_lens: torch.Tensor, K: int,
                  max_len: int, alpha: float, keep_history: bool) -> BeamResult:
+    # K is the beam width k and alpha the length exponent gamma; shapes write k.
     B, device = src.size(0), src.device
     rows = torch.arange(B, device=device).repeat_interleave(K)  # [N] source of each row
-    enc = model.encode(src[rows], src_lens[rows])  # every source once per beam, N = B K rows
+    enc = model.encode(src[rows], src_lens[rows])  # every source once per beam, N = B k rows
     state = model.decoder.init_state(enc)
     axes = enc_axes = None
     if B * K > 1:  # the batch axis of each tensor: compare with the tensors of one row
@@ -189,29 +195,29 @@ def _beam_search(model: Seq2Seq, src: torch.Tensor, src_lens: torch.Tensor, K: i
         axes = batch_axes(state, model.decoder.init_state(enc_1))
         enc_axes = batch_axes(enc, enc_1)
 
-    log_probs = torch.full((B, K), float("-inf"), device=device)  # [B', K] log P(y_<t | x)
+    log_probs = torch.full((B, K), float("-inf"), device=device)  # [B', k] log P(y_<t | x)
     log_probs[:, 0] = 0.0  # one live beam at the start: the others would repeat it
-    beams = torch.empty(B, K, 0, dtype=torch.long, device=device)  # [B', K, t] y_1 .. y_t
+    beams = torch.empty(B, K, 0, dtype=torch.long, device=device)  # [B', k, t] y_1 .. y_t
     prev = torch.full((B * K,), SOS_ID, dtype=torch.long, device=device)  # [N] y_{t-1}
     kept: list[list[Hypothesis]] = [[] for _ in range(B)]
     history: list[BeamStep] | None = [] if keep_history else None
     active = list(range(B))  # the sources still decoding; B' = len(active) of them
-    beam_ids = torch.arange(K, device=device)  # [K]
+    beam_ids = torch.arange(K, device=device)  # [k]
 
     for t in range(max_len):
         n_active = len(active)
         step = model.decoder(prev, state, enc)
         vocab = step.logits.size(-1)
         step_lp = torch.log_softmax(step.logits.float(), dim=-1).view(n_active, K, vocab)
-        candidates = (log_probs.unsqueeze(-1) + step_lp).view(n_active, K * vocab)  # [B', K V]
-        n_top = min(2 * K, K * vocab)  # K of them are not <eos>, whatever happens
-        top_lp, top_ids = candidates.topk(n_top, dim=1)  # [B', 2K], best first
-        parents, tokens = top_ids // vocab, top_ids % vocab  # [B', 2K] each
+        candidates = (log_probs.unsqueeze(-1) + step_lp).view(n_active, K * vocab)  # [B', k V]
+        n_top = min(2 * K, K * vocab)  # k of them are not <eos>, whatever happens
+        top_lp, top_ids = candidates.topk(n_top, dim=1)  # [B', 2k], best first
+        parents, tokens = top_ids // vocab, top_ids % vocab  # [B', 2k] each
         is_eos = tokens == EOS_ID
 
-        # An <eos> among the K best ends a hypothesis: keep it aside.
-        rank = torch.arange(n_top, device=device).unsqueeze(0)  # [1, 2K]
-        ending = is_eos & (rank < K) & torch.isfinite(top_lp)  # [B', 2K]
+        # An <eos> among the k best ends a hypothesis: keep it aside.
+        rank = torch.arange(n_top, device=device).unsqueeze(0)  # [1, 2k]
+        ending = is_eos & (rank < K) & torch.isfinite(top_lp)  # [B', 2k]
         finished_now = []
         if bool(ending.any()):
             for b, j in ending.nonzero().tolist():
@@ -221,16 +227,16 @@ def _beam_search(model: Seq2Seq, src: torch.Tensor, src_lens: torch.Tensor, K: i
                          K):
                     finished_now.append((source, parent, lp, score))
 
-        # The K best extensions that are not <eos> go on.
-        log_probs, pos = top_lp.masked_fill(is_eos, float("-inf")).topk(K, dim=1)  # [B', K]
-        parents, tokens = parents.gather(1, pos), tokens.gather(1, pos)  # [B', K]
+        # The k best extensions that are not <eos> go on.
+        log_probs, pos = top_lp.masked_fill(is_eos, float("-inf")).topk(K, dim=1)  # [B', k]
+        parents, tokens = parents.gather(1, pos), tokens.gather(1, pos)  # [B', k]
         beams = torch.cat([beams.gather(1, parents.unsqueeze(-1).expand(-1, -1, t)),
-                           tokens.unsqueeze(-1)], dim=-1)  # [B', K, t + 1]
+                           tokens.unsqueeze(-1)], dim=-1)  # [B', k, t + 1]
         if history is not None:
             history.append(_history_step(B, K, active, tokens, parents, log_probs,
                                          finished_now))
-        # A source is done when K hypotheses are kept and no live beam scores better than
-        # the worst of them (exact for alpha = 0, where a log-probability can only fall).
+        # A source is done when k hypotheses are kept and no live beam scores better than
+        # the worst of them (exact for gamma = 0, where a log-probability can only fall).
         live = length_normalised(log_probs.max(dim=1).values, t + 1, alpha).tolist()  # [B']
         going = [b for b, source in enumerate(active)
                  if len(kept[source]) < K or live[b] > min(h.score for h in kept[source])]
@@ -239,11 +245,11 @@ def _beam_search(model: Seq2Seq, src: torch.Tensor, src_lens: torch.Tensor, K: i
         parent_rows = parents + (torch.arange(n_active, device=device) * K).unsqueeze(1)
         if len(going) < n_active:  # finished sources leave the batch
             keep = torch.tensor(going, device=device)  # [B'']
-            parent_rows, tokens = parent_rows[keep], tokens[keep]  # [B'', K]
+            parent_rows, tokens = parent_rows[keep], tokens[keep]  # [B'', k]
             log_probs, beams = log_probs[keep], beams[keep]
             enc = reorder_state(enc, (keep.unsqueeze(1) * K + beam_ids).view(-1), enc_axes)
             active = [active[b] for b in going]
-        if axes is not None:  # row b K + k takes the state of its parent's row
+        if axes is not None:  # row b k + j takes the state of its parent's row
             state = reorder_state(step.state, parent_rows.view(-1), axes)
         else:
             state = step.state
@@ -262,7 +268,7 @@ def _beam_search(model: Seq2Seq, src: torch.Tensor, src_lens: torch.Tensor, K: i
 
 
 def _keep(kept: list[Hypothesis], hyp: Hypothesis, K: int) -> bool:
-    """Keep ``hyp`` among the ``K`` best (by score) of ``kept``; True if it was kept."""
+    """Keep ``hyp`` among the ``K = k`` best (by score) of ``kept``; True if it was kept."""
     if len(kept) < K:
         kept.append(hyp)
         return True

@@ -154,6 +154,8 @@ def train_step(model: Seq2Seq, optimizer: torch.optim.Optimizer, batch: Batch, *
     over the real target tokens, teacher forcing ``teacher_forcing`` with the coins of
     ``generator``), ``backward``, clipping of the gradient norm at ``clip`` (0: none) and the
     optimizer's ``step``. Returns the loss, detached (on the device: no synchronisation).
+    The batch holds ``src`` ``[B, S]`` (the ids ``x_s``), ``src_lens`` ``[B]``, ``tgt_in``
+    ``[B, T]`` (``<sos> y_1 .. y_{T-1}``) and ``tgt_out`` ``[B, T]`` (``y_1 .. y_T``).
     """
     model.train()
     optimizer.zero_grad(set_to_none=True)

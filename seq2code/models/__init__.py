@@ -56,7 +56,8 @@ def build_model(kind: str, src_vocab_size: int, tgt_vocab_size: int, emb_dim: in
         hidden_dim: recurrent state size ``H`` on both sides.
         **options: the kind's options (``ModelKind.options``): ``dropout`` (on the embeddings,
             default 0.0) for every kind; ``precompute_keys`` for ``"attention"`` (default
-            True: ``W_s h_s`` once per sequence); see each kind's module for the others.
+            True: the keys ``W_k h_s`` once per sequence); see each kind's module for the
+            others.
 
     Raises:
         ValueError: for an unknown kind, naming the known ones.
@@ -83,8 +84,9 @@ def expected_parameters(kind: str, src_vocab: int, tgt_vocab: int, emb: int = 12
     :func:`count_parameters`).
 
     A tanh RNN layer from ``n`` inputs to ``H`` states has ``H n + H H + 2H`` parameters
-    (``W_x``, ``W_h``, two biases, as PyTorch counts them); an LSTM layer four times that
-    (four gates). Embeddings have ``vocab * E``; the output layer ``H_in V + V``. Additive
-    attention has ``W_t`` and ``W_s`` (``H x H`` each) and ``v`` (``H``).
+    (``W_xh``, ``W_hh``, two biases, as PyTorch counts them); an LSTM layer four times that
+    (four gates). Embeddings have ``vocab * E``; the output layer ``F V + V`` for an input of
+    ``F`` numbers. Additive attention has ``W_q`` and ``W_k`` (the parameters ``W_t`` and
+    ``W_s``, ``H x H`` each) and ``v`` (``H``).
     """
     return get_kind(kind).parameters(src_vocab, tgt_vocab, emb, hidden)

@@ -7,8 +7,12 @@ positions. A :class:`Decoder` makes one step: from the previous token ``y_{t-1}`
 it returns the scores over the code vocabulary for ``y_t``. :class:`Seq2Seq` runs the two over a
 whole target sequence, with teacher forcing.
 
-Shapes: ``B`` batch, ``S`` source length, ``T`` target length, ``E`` embedding size, ``H``
-hidden size, ``V`` target vocabulary size.
+Shapes: ``B`` batch, ``S`` source length, ``T`` number of decoding steps (the target length, or
+the steps of one call), ``E`` embedding size, ``H`` hidden size (of the decoder state ``s_t``),
+``H_enc`` size of an encoder state ``h_s``, ``F`` size of the output layer's input, ``V``
+target vocabulary size. The symbols are those of the book's notation page: encoder states
+``h_s``, decoder state ``s_t`` (the query of step ``t`` is ``s_{t-1}``), LSTM cell ``m_t``,
+attention weights ``alpha_{t,s}``, context ``c_t``.
 """
 
 from __future__ import annotations
@@ -30,9 +34,10 @@ class EncoderOutput(NamedTuple):
     """What an encoder hands to the decoder.
 
     Attributes:
-        outputs: ``[B, S, H]`` every encoder state ``h_1 .. h_S`` (zeros at padding).
-        state: the decoder's initial state: ``[layers, B, H]`` for an RNN, a tuple
-            ``(h, c)`` of two such tensors for an LSTM.
+        outputs: ``[B, S, H_enc]`` every encoder state ``h_1 .. h_S`` (zeros at padding).
+        state: the decoder's initial state: ``[layers, B, H]`` for an RNN (the last state
+            ``h_S``), PyTorch's pair ``(h, c)`` of two such tensors for an LSTM (``h_S`` and
+            the last cell ``m_S``).
         mask: ``[B, S]`` bool, True at real (non-pad) source positions.
     """
 
@@ -48,8 +53,8 @@ class DecoderStep(NamedTuple):
         logits: ``[B, V]`` unnormalised scores of the next token ``y_t`` (a copy model:
             log-probabilities over its extended vocabulary).
         state: the decoder's state after the step (pass it to the next step).
-        attention: ``[B, S]`` attention weights ``alpha_t`` over the source, or None for a
-            model without attention.
+        attention: ``[B, S]`` attention weights ``alpha_t`` (``alpha_{t,s}`` over the source
+            positions ``s``), or None for a model without attention.
         features: ``[B, F]`` what the output layer read (for instance ``[s_t; c_t]``), or None.
     """
 
@@ -63,9 +68,9 @@ class FeatureRun(NamedTuple):
     """Several decoding steps on known inputs, before the output layer.
 
     Attributes:
-        features: ``[B, K, F]`` what the output layer reads at each of the ``K`` steps.
+        features: ``[B, T, F]`` what the output layer reads at each of the ``T`` steps.
         state: the decoder's state after the last step.
-        attention: ``[B, K, S]`` attention weights ``alpha``, or None.
+        attention: ``[B, T, S]`` attention weights ``alpha_{t,s}``, or None.
     """
 
     features: torch.Tensor
@@ -77,9 +82,9 @@ class DecoderRun(NamedTuple):
     """Several decoding steps on known inputs (teacher forcing), with their scores.
 
     Attributes:
-        logits: ``[B, K, V]`` scores of the next token at each of the ``K`` steps.
+        logits: ``[B, T, V]`` scores of the next token at each of the ``T`` steps.
         state: the decoder's state after the last step.
-        attention: ``[B, K, S]`` attention weights, or None.
+        attention: ``[B, T, S]`` attention weights ``alpha_{t,s}``, or None.
     """
 
     logits: torch.Tensor
@@ -92,7 +97,7 @@ class Seq2SeqOutput(NamedTuple):
 
     Attributes:
         logits: ``[B, T, V]`` scores of ``y_1 .. y_T`` (score them against ``Batch.tgt_out``).
-        attention: ``[B, T, S]`` attention weights of every step, or None.
+        attention: ``[B, T, S]`` attention weights ``alpha_{t,s}`` of every step, or None.
     """
 
     logits: torch.Tensor
@@ -136,8 +141,8 @@ class Decoder(nn.Module):
         return enc.state
 
     def features(self, inputs: torch.Tensor, state: Any, enc: EncoderOutput) -> FeatureRun:
-        """Run the recurrence over known inputs ``inputs`` ``[B, K]`` (``y_{t-1}`` of each step):
-        the output layer's input ``[B, K, F]``, the last state and the weights ``[B, K, S]``.
+        """Run the recurrence over known inputs ``inputs`` ``[B, T]`` (``y_{t-1}`` of each step):
+        the output layer's input ``[B, T, F]``, the last state and the weights ``[B, T, S]``.
 
         This default steps :meth:`forward` (for a decoder without an output layer)."""
         features, attention = [], []
@@ -181,8 +186,8 @@ class Decoder(nn.Module):
 
     def forward_sequence(self, inputs: torch.Tensor, state: Any,
                          enc: EncoderOutput) -> DecoderRun:
-        """:meth:`features` then :meth:`scores`: ``logits`` ``[B, K, V]`` of ``K`` known
-        inputs ``[B, K]``."""
+        """:meth:`features` then :meth:`scores`: ``logits`` ``[B, T, V]`` of ``T`` known
+        inputs ``[B, T]``."""
         run = self.features(inputs, state, enc)
         return DecoderRun(self.scores(run.features, run.attention, enc), run.state,
                           run.attention)
@@ -317,14 +322,14 @@ class Seq2Seq(nn.Module):
                 end = t + 1
                 while end < steps and coins[end]:
                     end += 1
-                inputs = tgt_in[:, t:end]  # [B, K]
+                inputs = tgt_in[:, t:end]  # [B, end - t]
             else:
                 end = t + 1
                 inputs = decided[t - 1].argmax(-1, keepdim=True)  # [B, 1] the model's y_{t-1}
-            run = self.decoder.features(inputs, state, enc)  # features [B, K, F]
+            run = self.decoder.features(inputs, state, enc)  # features [B, end - t, F]
             state = run.state
             features.append(run.features)
-            attention.append(run.attention)  # [B, K, S] or None
+            attention.append(run.attention)  # [B, end - t, S] or None
             if end < steps and not coins[end]:  # the next step reads this step's prediction
                 last = None if run.attention is None else run.attention[:, -1]  # [B, S]
                 decided[end - 1] = self.decoder.scores(run.features[:, -1], last, enc)  # [B, V]

@@ -1,20 +1,21 @@
 """The attention LSTM with a bidirectional encoder (chapter 6).
 
-A forward LSTM reads the English left to right, a backward LSTM right to left; the encoder
-state of position ``s`` is the pair of the two, ``h_s = [h_fwd_s; h_bwd_s]`` (``2H`` numbers),
-so each state knows the words on both sides of ``x_s``. A linear map without bias projects
-each pair back to ``H`` numbers, ``o_s = W_p [h_fwd_s; h_bwd_s]`` (``[B, S, 2H] -> [B, S, H]``,
+A forward LSTM reads the English left to right, a backward LSTM right to left; position ``s``
+has the states of both, ``h_fwd_s`` and ``h_bwd_s`` (``2H`` numbers together), so it knows the
+words on both sides of ``x_s``. A linear map without bias projects each pair back to ``H``
+numbers, the encoder state ``h_s = W_p [h_fwd_s; h_bwd_s]`` (``[B, S, 2H] -> [B, S, H]``,
 still zero at padding), and chapter 4's decoder
-(:class:`~seq2code.models.attention.AttentionLSTMDecoder`) attends over the ``o_s`` unchanged:
-every model of the course hands its decoder ``[B, S, H]`` states.
+(:class:`~seq2code.models.attention.AttentionLSTMDecoder`) attends over the ``h_s`` unchanged:
+every model of the course hands its decoder ``[B, S, H]`` states. (Bahdanau et al. 2015 attend
+over the concatenation itself, ``2H`` wide.)
 
 The stumbling block is the decoder's initial state. ``nn.LSTM(bidirectional=True)`` returns
 ``h_n`` of shape ``[2, B, H]``: the forward direction's last state (after ``x_S``) and the
 backward direction's last state (after ``x_1``). The decoder wants one ``[1, B, H]``. The
 **bridge** concatenates the two and projects them with a tanh layer:
 
-    h_0 = tanh(W_h [h_fwd_S; h_bwd_1] + b_h)        [B, 2H] -> [B, H]
-    c_0 = tanh(W_c [c_fwd_S; c_bwd_1] + b_c)        the same for the LSTM's cell
+    s_0 = tanh(W_bs [h_fwd_S; h_bwd_1] + b_bs)      [B, 2H] -> [B, H]
+    m_0 = tanh(W_bm [m_fwd_S; m_bwd_1] + b_bm)      the same for the LSTM's cell ``m``
 
 The source is packed (``pack_padded_sequence``), so that the backward direction starts at each
 row's last *real* token: padding never reaches either direction.
@@ -34,7 +35,9 @@ from seq2code.vocab import PAD_ID
 
 
 class Bridge(nn.Module):
-    """``tanh(W [fwd; bwd] + b)``: the two directions' final states into one decoder state.
+    """``tanh(W [fwd; bwd] + b)``: the two directions' final states into one decoder state
+    (``s_0``, with ``W_bs``, ``b_bs``) or their final cells into one cell (``m_0``, with
+    ``W_bm``, ``b_bm``).
 
     Args:
         hidden_dim: ``H``, the size of one direction's state and of the decoder's state.
@@ -53,8 +56,8 @@ class Bridge(nn.Module):
 class BidirectionalLSTMEncoder(Encoder):
     """Embedding, a one-layer bidirectional LSTM over the packed source, and the bridge.
 
-    Returns ``outputs`` ``[B, S, H]`` (``o_s = W_p [h_fwd_s; h_bwd_s]``, zeros at padding) and
-    the decoder's initial state ``(h_0, c_0)``, each ``[1, B, H]``.
+    Returns ``outputs`` ``[B, S, H]`` (``h_s = W_p [h_fwd_s; h_bwd_s]``, zeros at padding) and
+    the decoder's initial state ``(s_0, m_0)``, each ``[1, B, H]``.
     """
 
     def __init__(self, vocab_size: int, emb_dim: int, hidden_dim: int, dropout: float = 0.0):
@@ -62,20 +65,20 @@ class BidirectionalLSTMEncoder(Encoder):
         self.embedding = nn.Embedding(vocab_size, emb_dim, padding_idx=PAD_ID)
         self.dropout = nn.Dropout(dropout)
         self.rnn = nn.LSTM(emb_dim, hidden_dim, batch_first=True, bidirectional=True)
-        self.bridge_h = Bridge(hidden_dim)  # W_h, b_h
-        self.bridge_c = Bridge(hidden_dim)  # W_c, b_c
+        self.bridge_h = Bridge(hidden_dim)  # W_bs, b_bs: s_0 from the states
+        self.bridge_c = Bridge(hidden_dim)  # W_bm, b_bm: m_0 from the cells
         self.project = nn.Linear(2 * hidden_dim, hidden_dim, bias=False)  # W_p
 
     def forward(self, src: torch.Tensor, src_lens: torch.Tensor) -> EncoderOutput:
         """Encode ``src`` ``[B, S]`` (ids ``x``) with lengths ``src_lens`` ``[B]``."""
-        embedded = self.dropout(self.embedding(src))  # [B, S, E]
+        embedded = self.dropout(self.embedding(src))  # [B, S, E]  e(x_s)
         packed = pack_padded_sequence(embedded, src_lens.cpu(), batch_first=True,
                                       enforce_sorted=False)
-        packed_outputs, (h_n, c_n) = self.rnn(packed)  # h_n, c_n: [2, B, H] (fwd, bwd)
+        packed_outputs, (h_n, c_n) = self.rnn(packed)  # [2, B, H] each: last states, cells
         both, _ = pad_packed_sequence(packed_outputs, batch_first=True,
                                       total_length=src.size(1))  # [B, S, 2H] [h_fwd; h_bwd]
-        outputs = self.project(both)  # [B, S, H]  o_s = W_p [h_fwd_s; h_bwd_s]
-        state = (self.bridge_h(h_n), self.bridge_c(c_n))  # [1, B, H] each: h_0, c_0
+        outputs = self.project(both)  # [B, S, H]  h_s = W_p [h_fwd_s; h_bwd_s]
+        state = (self.bridge_h(h_n), self.bridge_c(c_n))  # [1, B, H] each: s_0, m_0
         return EncoderOutput(outputs, state, src != PAD_ID)
 
     def _direction(self, embedded: torch.Tensor, mask: torch.Tensor, reverse: bool
@@ -83,7 +86,7 @@ class BidirectionalLSTMEncoder(Encoder):
         """One direction of the LSTM, one step at a time, with its explicit gates.
 
         ``embedded`` ``[B, S, E]``, ``mask`` ``[B, S]``. Returns the ``S`` states ``[B, H]``
-        (zeros at padding) and the last ``(h, c)`` ``[B, H]`` each: a row keeps its state
+        (zeros at padding) and the last state and cell ``[B, H]`` each: a row keeps its state
         over padding, so the forward direction ends at its last real token and the backward
         one starts there.
         """
@@ -91,7 +94,7 @@ class BidirectionalLSTMEncoder(Encoder):
         w_ih, w_hh = (getattr(self.rnn, f"weight_{n}_l0{suffix}") for n in ("ih", "hh"))
         bias = getattr(self.rnn, f"bias_ih_l0{suffix}") + getattr(self.rnn, f"bias_hh_l0{suffix}")
         batch, steps = mask.shape
-        h = c = embedded.new_zeros(batch, self.rnn.hidden_size)  # [B, H] h_0, c_0
+        h = c = embedded.new_zeros(batch, self.rnn.hidden_size)  # [B, H] h_0 = m_0 = 0
         states: list[torch.Tensor] = [h] * steps
         for s in (reversed(range(steps)) if reverse else range(steps)):
             gates = embedded[:, s] @ w_ih.T + h @ w_hh.T + bias  # [B, 4H]
@@ -108,7 +111,7 @@ class BidirectionalLSTMEncoder(Encoder):
         """The same function as :meth:`forward`, one time step at a time (for
         :func:`seq2code.analysis.encoder_state_gradients`).
 
-        Returns the :class:`EncoderOutput` and the ``S`` projected states ``o_s`` ``[B, H]``
+        Returns the :class:`EncoderOutput` and the ``S`` projected states ``h_s`` ``[B, H]``
         that the decoder attends to (the gradient measured at them is the one that flows
         through the attention).
         """
@@ -117,8 +120,8 @@ class BidirectionalLSTMEncoder(Encoder):
         fwd, h_fwd, c_fwd = self._direction(embedded, mask, reverse=False)
         bwd, h_bwd, c_bwd = self._direction(embedded, mask, reverse=True)
         states = [self.project(torch.cat([f, b], dim=-1)) for f, b in zip(fwd, bwd, strict=True)]
-        state = (self.bridge_h(torch.stack([h_fwd, h_bwd])),  # [1, B, H] h_0
-                 self.bridge_c(torch.stack([c_fwd, c_bwd])))  # [1, B, H] c_0
+        state = (self.bridge_h(torch.stack([h_fwd, h_bwd])),  # [1, B, H] s_0
+                 self.bridge_c(torch.stack([c_fwd, c_bwd])))  # [1, B, H] m_0
         return EncoderOutput(torch.stack(states, dim=1), state, mask), states
 
 

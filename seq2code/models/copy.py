@@ -4,15 +4,17 @@ Django's code copies most of its names and string literals from the English, and
 are too rare to enter the code vocabulary. The copy decoder can write any word of *this*
 example's English: at step ``t`` it mixes the vocabulary distribution with its attention,
 
-    p_gen  = sigmoid(w_c^T c_t + w_s^T s_t + w_x^T x_t + b)        (generate, or copy?)
-    P(w)   = p_gen P_vocab(w) + (1 - p_gen) sum_{i: x_i = w} a_{t,i}
+    p_gen  = sigmoid(g),  g = w_gen^T [c_t; s_t; e(y_{t-1})] + b_gen     (generate, or copy?)
+    P(w)   = p_gen P_vocab(w) + (1 - p_gen) sum_{s: x_s = w} alpha_{t,s}
 
-where ``c_t`` is the context, ``s_t`` the decoder state, ``x_t`` the embedded input
-``e(y_{t-1})`` and ``a_t`` the attention weights. ``w`` ranges over the **extended
-vocabulary**: the ``V`` code tokens, then one slot per source position, ``V + i`` standing for
-the word at position ``i`` (its first position, when the word repeats). A source word that the
-code vocabulary holds adds its attention to its own id; one that it lacks gets the slot of its
-first position. So the extended ids of one example depend on its English only:
+where ``c_t`` is the context, ``s_t`` the decoder state, ``e(y_{t-1})`` the embedded input and
+``alpha_t`` the attention weights (See et al. write the gate's weights ``w_{h*}``, ``w_s``,
+``w_x`` and ``b_ptr``; here ``w_gen`` and ``b_gen`` are the weight and bias of the one linear
+layer ``p_gen``). ``w`` ranges over the **extended vocabulary**: the ``V`` code tokens, then
+one slot per source position, ``V + i`` standing for the word at (0-based) position ``i`` (its
+first position, when the word repeats). A source word that the code vocabulary holds adds its
+attention to its own id; one that it lacks gets the slot of its first position. So the
+extended ids of one example depend on its English only:
 
 - ``src_ext`` ``[B, S]``: for each source position, the extended id of its word;
 - the target ids: a code token in the vocabulary keeps its id, a token outside it that the
@@ -123,14 +125,14 @@ def final_distribution(vocab_logits: torch.Tensor, attention: torch.Tensor,
                        src_ext: torch.Tensor, gen_logit: torch.Tensor) -> torch.Tensor:
     """``log P(w)`` over the extended vocabulary, computed in log space.
 
-    ``log P(w) = logaddexp(log p_gen + log P_vocab(w), log(1 - p_gen) + log sum_{i: x_i = w}
-    a_i)``, with ``log p_gen = logsigmoid(g)`` and ``log(1 - p_gen) = logsigmoid(-g)`` (exact
-    for any ``g``); the copy mass gets a floor of 1e-30 before its log, so that every entry is
-    finite and its gradient defined.
+    ``log P(w) = logaddexp(log p_gen + log P_vocab(w), log(1 - p_gen) + log sum_{s: x_s = w}
+    alpha_{t,s})``, with ``log p_gen = logsigmoid(g)`` and ``log(1 - p_gen) = logsigmoid(-g)``
+    (exact for any ``g``); the copy mass gets a floor of 1e-30 before its log, so that every
+    entry is finite and its gradient defined.
 
     Args:
         vocab_logits: ``[B, ..., V]`` the output layer's scores (``P_vocab = softmax``).
-        attention: ``[B, ..., S]`` attention weights ``a_t`` (0 at padding).
+        attention: ``[B, ..., S]`` attention weights ``alpha_t`` (0 at padding).
         src_ext: ``[B, S]`` extended ids of the source words (ids below ``V + S``).
         gen_logit: ``[B, ..., 1]`` ``g``, with ``p_gen = sigmoid(g)``.
 
@@ -166,18 +168,18 @@ def gold_log_probs(vocab_logits: torch.Tensor, attention: torch.Tensor,
     without building the distribution over all ``V + S`` ids (what the loss needs).
 
     Args:
-        vocab_logits: ``[N, V]``; attention: ``[N, S]`` ``a_t``; src_ext: ``[N, S]`` the
+        vocab_logits: ``[N, V]``; attention: ``[N, S]`` ``alpha_t``; src_ext: ``[N, S]`` the
             extended ids of each row's source; gen_logit: ``[N]`` ``g``; targets: ``[N]`` ``y``.
 
     Returns:
-        ``[N]`` ``logaddexp(log p_gen + log P_vocab(y), log(1 - p_gen) + log sum_{i: x_i = y}
-        a_i)`` (``P_vocab(y) = 0`` for ``y >= V``).
+        ``[N]`` ``logaddexp(log p_gen + log P_vocab(y), log(1 - p_gen) + log sum_{s: x_s = y}
+        alpha_{t,s})`` (``P_vocab(y) = 0`` for ``y >= V``).
     """
     size = vocab_logits.size(-1)  # V
     log_vocab = -nn.functional.cross_entropy(vocab_logits, targets.clamp(max=size - 1),
                                              reduction="none")  # [N] log P_vocab(y)
     log_vocab = log_vocab.masked_fill(targets >= size, float("-inf"))  # only copying writes y
-    mass = (attention * (src_ext == targets.unsqueeze(-1))).sum(-1)  # [N] sum_{i: x_i = y} a_i
+    mass = (attention * (src_ext == targets.unsqueeze(-1))).sum(-1)  # [N] sum_{s: x_s = y} alpha
     return torch.logaddexp(nn.functional.logsigmoid(gen_logit) + log_vocab,
                            nn.functional.logsigmoid(-gen_logit) + torch.log(mass + COPY_FLOOR))
 
@@ -196,7 +198,7 @@ class CopyDecoder(AttentionLSTMDecoder):
         super().__init__(vocab_size, emb_dim, hidden_dim, **kwargs)
         enc_dim = self.out.in_features - hidden_dim
         self.vocab_size = vocab_size
-        self.p_gen = nn.Linear(enc_dim + hidden_dim + emb_dim, 1)  # w_c, w_s, w_x, b
+        self.p_gen = nn.Linear(enc_dim + hidden_dim + emb_dim, 1)  # w_gen, b_gen
 
     def embed(self, prev: torch.Tensor) -> torch.Tensor:
         """``e(y_{t-1})``: ids ``[B, ...]`` of the extended vocabulary, read as ``<unk>``
@@ -204,10 +206,10 @@ class CopyDecoder(AttentionLSTMDecoder):
         return super().embed(prev.masked_fill(prev >= self.vocab_size, UNK_ID))
 
     def step(self, embedded: torch.Tensor, state, enc: EncoderOutput):
-        """Chapter 4's step from ``x_t = e(y_{t-1})`` ``[B, E]``, then the gate's logit
-        ``g = w_c^T c_t + w_s^T s_t + w_x^T x_t + b``: returns ``[s_t; c_t; g]``
-        ``[B, H + H_enc + 1]``, the new state and ``a_t`` ``[B, S]``."""
-        features, state, weights = super().step(embedded, state, enc)  # [s_t; c_t], a_t
+        """Chapter 4's step from ``e(y_{t-1})`` ``[B, E]``, then the gate's logit
+        ``g = w_gen^T [c_t; s_t; e(y_{t-1})] + b_gen``: returns ``[s_t; c_t; g]``
+        ``[B, H + H_enc + 1]``, the new state and ``alpha_t`` ``[B, S]``."""
+        features, state, weights = super().step(embedded, state, enc)  # [s_t; c_t], alpha_t
         hidden, context = features.split([state.hidden.size(-1), enc.outputs.size(-1)], -1)
         gen_logit = self.p_gen(torch.cat([context, hidden, embedded], dim=-1))  # [B, 1] g
         return torch.cat([features, gen_logit], dim=-1), state, weights
@@ -219,7 +221,7 @@ class CopyDecoder(AttentionLSTMDecoder):
     def scores(self, features: torch.Tensor, attention: torch.Tensor,
                enc: CopyEncoderOutput) -> torch.Tensor:
         """``log P(w)`` ``[B, ..., V + S]`` (:func:`final_distribution`) from the features
-        ``[B, ..., H + H_enc + 1]`` and the weights ``a`` ``[B, ..., S]``."""
+        ``[B, ..., H + H_enc + 1]`` and the weights ``alpha`` ``[B, ..., S]``."""
         vocab_logits = self.out(features[..., :-1])  # [B, ..., V]  W_o [s_t; c_t] + b_o
         return final_distribution(vocab_logits, attention, enc.src_ext, features[..., -1:])
 
@@ -320,8 +322,8 @@ class CopySeq2Seq(Seq2Seq):
 
 
 def copy_parameters(src_vocab: int, tgt_vocab: int, emb: int, hidden: int) -> int:
-    """Chapter 4's count plus the gate ``p_gen``: ``w_c``, ``w_s`` (``H`` each), ``w_x``
-    (``E``) and ``b``."""
+    """Chapter 4's count plus the gate ``p_gen``: ``w_gen`` (``H_enc + H + E = 2H + E``
+    numbers) and ``b_gen``."""
     return attention_parameters(src_vocab, tgt_vocab, emb, hidden) + 2 * hidden + emb + 1
 
 

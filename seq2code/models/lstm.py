@@ -2,9 +2,11 @@
 
 The same models as chapter 2 (:mod:`seq2code.models.rnn`) with the RNN cell replaced by an
 LSTM cell: forget, input and output gates ``f_t, i_t, o_t = sigma(W [x_t; h_{t-1}] + b)``, the
-candidate ``g_t = tanh(...)``, the cell ``c_t = f_t * c_{t-1} + i_t * g_t`` and the hidden state
-``h_t = o_t * tanh(c_t)``. The state is the pair ``(h, c)``, each ``[1, B, H]``; the encoder's
-last pair ``(h_S, c_S)`` is the decoder's first.
+candidate ``g_t = tanh(...)``, the cell ``m_t = f_t * m_{t-1} + i_t * g_t`` and the hidden state
+``h_t = o_t * tanh(m_t)`` (the cell is ``m``: ``c_t`` is attention's context from chapter 4
+on). The state is PyTorch's pair ``(h, c)``, each ``[1, B, H]``: ``(h_s, m_s)`` in the
+encoder, ``(s_t, m_t)`` in the decoder; the encoder's last pair ``(h_S, m_S)`` is the
+decoder's first, ``(s_0, m_0)``.
 """
 
 from __future__ import annotations
@@ -18,14 +20,14 @@ from seq2code.models.rnn import RNNDecoder, RNNEncoder, rnn_layer_parameters
 
 class LSTMEncoder(RNNEncoder):
     """Embedding, then a one-layer LSTM over the (packed) source; returns every ``h_s`` and
-    the final ``(h_S, c_S)``."""
+    the final ``(h_S, m_S)``."""
 
     rnn_class = nn.LSTM
 
 
 class LSTMDecoder(RNNDecoder):
-    """Embedding of ``y_{t-1}``, a one-layer LSTM with state ``(h, c)``, a linear layer to the
-    vocabulary."""
+    """Embedding ``e(y_{t-1})``, a one-layer LSTM with state ``(s_t, m_t)`` (PyTorch's
+    ``(h, c)``), a linear layer to the vocabulary."""
 
     rnn_class = nn.LSTM
 

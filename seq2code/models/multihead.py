@@ -1,7 +1,8 @@
 """Multi-head scaled dot-product attention, and the LSTM of chapter 4 that uses it (chapter 8).
 
 Scaled dot-product attention (Vaswani et al. 2017, section 3.2.1) of queries ``Q`` over keys
-``K`` and values ``V``:
+``K`` and values ``V`` (in this module and in :mod:`seq2code.models.transformer` only: ``V``
+is the vocabulary size everywhere else):
 
     Attention(Q, K, V) = softmax(Q K^T / sqrt(d_k)) V
 
@@ -19,16 +20,17 @@ Each head can look at a different source position (one at the name to copy, one 
 that picks the statement, ...). The cost is that of one attention of size ``d``: the ``h``
 projections are one matrix ``W^Q`` of ``d x d`` whose output is cut into ``h`` pieces.
 
-Why dot products rather than chapter 4's additive score ``v^T tanh(W_t h_t + W_s h_s)`` per
+Why dot products rather than chapter 4's additive score ``v^T tanh(W_q s_{t-1} + W_k h_s)`` per
 head: a dot-product score of every query against every key is one matrix product, with no
 ``[B, T, S, A]`` hidden layer, so that the Transformer (:mod:`seq2code.models.transformer`),
 whose every position is a query, stays cheap; and it is the form that the Transformer paper
 and every library use. The scaling above is what keeps it trainable.
 
 :class:`MultiHeadLSTMDecoder` is chapter 4's decoder with this attention in place of the
-additive one: the query is the previous state ``h_{t-1}``, the keys and values are the encoder
-states ``h_1 .. h_S`` (projected once per sequence). The attention that the shared interface
-returns is the mean of the heads' weights; the heads' own weights are in the state.
+additive one: the query is the previous state ``s_{t-1}``, the keys and values are the encoder
+states ``h_1 .. h_S`` (projected once per sequence), and the context ``c_t`` is the attention's
+output. The attention that the shared interface returns is the mean of the heads' weights
+``alpha_{t,s}``; the heads' own weights are in the state.
 """
 
 from __future__ import annotations
@@ -56,13 +58,14 @@ def scaled_dot_product_attention(query: torch.Tensor, key: torch.Tensor, value: 
             (True where query ``t`` may see key ``s``: padding and causal masks together).
 
     Returns:
-        ``[B, h, T, d_v]`` the weighted values and ``[B, h, T, S]`` the weights ``alpha``
-        (each row sums to 1 over the visible keys, exactly 0 elsewhere).
+        ``[B, h, T, d_v]`` the weighted values and ``[B, h, T, S]`` the weights
+        ``softmax(Q K^T / sqrt(d_k))`` (each row sums to 1 over the visible keys, exactly 0
+        elsewhere).
     """
     if mask.dim() == 3:
         mask = mask.unsqueeze(1)  # [B, 1, T, S]: the same mask for every head
     scores = query @ key.transpose(-2, -1) / math.sqrt(query.size(-1))  # [B, h, T, S]
-    weights = masked_softmax(scores, mask)  # [B, h, T, S]  alpha
+    weights = masked_softmax(scores, mask)  # [B, h, T, S]
     return weights @ value, weights  # [B, h, T, d_v]
 
 
@@ -137,7 +140,8 @@ class MultiHeadAttention(nn.Module):
     def attend(self, query: torch.Tensor, enc: EncoderOutput, memory: MultiHeadMemory
                ) -> tuple[torch.Tensor, torch.Tensor, MultiHeadMemory]:
         """One step: ``query`` ``[B, H]`` ``s_{t-1}`` -> context ``c_t`` ``[B, d]``, the heads'
-        mean weights ``[B, S]``, and the memory holding every head's weights ``[B, h, S]``."""
+        mean weights ``alpha_t`` ``[B, S]``, and the memory holding every head's weights
+        ``[B, h, S]``."""
         context, heads = self(query.unsqueeze(1), None, enc.mask,
                               keys=memory.keys)  # [B, 1, d] c_t; [B, h, 1, S]
         heads = heads.squeeze(2)  # [B, h, S]
@@ -234,7 +238,8 @@ def build_multihead(src_vocab_size: int, tgt_vocab_size: int, emb_dim: int, hidd
 
 def multihead_parameters(src_vocab: int, tgt_vocab: int, emb: int, hidden: int) -> int:
     """The parameter count of the ``multihead`` model from the formula: chapter 4's model with
-    ``W^Q, W^K, W^V, W^O`` (``H x H`` and a bias each) in place of ``W_t, W_s, v``."""
+    ``W^Q, W^K, W^V, W^O`` (``H x H`` and a bias each) in place of ``W_q, W_k, v`` (the
+    parameters ``W_t``, ``W_s``, ``v``)."""
     def lstm_layer(n_in: int) -> int:
         return 4 * (hidden * n_in + hidden * hidden + 2 * hidden)
 

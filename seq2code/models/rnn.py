@@ -1,11 +1,13 @@
 """The vanilla RNN encoder-decoder (chapter 2).
 
-Encoder: ``h_s = tanh(W_x e(x_s) + b_x + W_h h_{s-1} + b_h)`` over the English ids; its last
-state ``h_S`` is the decoder's first state. Decoder: the same recurrence over the code ids,
-``s_t = tanh(W_y e(y_{t-1}) + W_s s_{t-1} + b)``, and ``p(y_t) = softmax(W_o s_t + b_o)``.
+Encoder: ``h_s = tanh(W_xh e(x_s) + W_hh h_{s-1} + b)`` over the English ids (PyTorch keeps
+``b`` as two biases, ``b_ih + b_hh``); its last state ``h_S`` is the decoder's first state
+``s_0``. Decoder: the same recurrence over the code ids,
+``s_t = tanh(W_ys e(y_{t-1}) + W_ss s_{t-1} + b)``, and ``p(y_t) = softmax(W_o s_t + b_o)``.
 
 The LSTM models (:mod:`seq2code.models.lstm`) reuse these classes with ``nn.LSTM`` in place of
-``nn.RNN``: the state is then the pair ``(h, c)``.
+``nn.RNN``: the state is then PyTorch's pair ``(h, c)``, the state and the LSTM cell
+(``(h_s, m_s)`` in the encoder, ``(s_t, m_t)`` in the decoder).
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ class RNNEncoder(Encoder):
         embedded = self.dropout(self.embedding(src))  # [B, S, E]  e(x_s)
         packed = pack_padded_sequence(embedded, src_lens.cpu(), batch_first=True,
                                       enforce_sorted=False)
-        packed_outputs, state = self.rnn(packed)  # state: [1, B, H] h_S (or (h_S, c_S))
+        packed_outputs, state = self.rnn(packed)  # state: [1, B, H] h_S (or (h_S, m_S))
         outputs, _ = pad_packed_sequence(packed_outputs, batch_first=True,
                                          total_length=src.size(1))  # [B, S, H] h_1..h_S
         return EncoderOutput(outputs, state, src != PAD_ID)
@@ -63,24 +65,25 @@ class RNNEncoder(Encoder):
         mask = src != PAD_ID  # [B, S]
         is_lstm = isinstance(self.rnn, nn.LSTM)
         h = embedded.new_zeros(src.size(0), self.rnn.hidden_size)  # [B, H]  h_0
-        c = h  # [B, H]  c_0 (LSTM only)
+        c = h  # [B, H]  m_0, the LSTM's cell (LSTM only)
         hidden_states = []
         for s in range(src.size(1)):
             state = (h.unsqueeze(0), c.unsqueeze(0)) if is_lstm else h.unsqueeze(0)
             _, new_state = self.rnn(embedded[:, s:s + 1], state)  # one step, [1, B, H]
             real = mask[:, s].unsqueeze(1)  # [B, 1]: padding keeps the previous state
             if is_lstm:
-                c = torch.where(real, new_state[1][0], c)  # [B, H]  c_s
+                c = torch.where(real, new_state[1][0], c)  # [B, H]  m_s
                 new_state = new_state[0]
             h = torch.where(real, new_state[0], h)  # [B, H]  h_s
             hidden_states.append(h)
         outputs = torch.stack(hidden_states, dim=1) * mask.unsqueeze(-1)  # [B, S, H]
-        state = (h.unsqueeze(0), c.unsqueeze(0)) if is_lstm else h.unsqueeze(0)  # h_S (, c_S)
+        state = (h.unsqueeze(0), c.unsqueeze(0)) if is_lstm else h.unsqueeze(0)  # h_S (, m_S)
         return EncoderOutput(outputs, state, mask), hidden_states
 
 
 class RNNDecoder(Decoder):
-    """Embedding of ``y_{t-1}``, a one-layer tanh RNN, a linear layer to the vocabulary."""
+    """Embedding ``e(y_{t-1})``, a one-layer tanh RNN (the state ``s_t``), a linear layer to
+    the vocabulary."""
 
     rnn_class: type[nn.RNNBase] = nn.RNN
 
@@ -92,17 +95,18 @@ class RNNDecoder(Decoder):
         self.out = nn.Linear(hidden_dim, vocab_size)  # W_o, b_o
 
     def features(self, inputs: torch.Tensor, state: Any, enc: EncoderOutput) -> FeatureRun:
-        """``K`` steps on known inputs ``inputs`` ``[B, K]`` (ids ``y_{t-1}``) in one RNN call;
-        ``state`` ``[1, B, H]`` ``s_{t-1}`` (or ``(h, c)``). Returns the states ``s_t``
-        ``[B, K, H]``, which the output layer ``W_o s_t + b_o`` (:meth:`scores`) reads."""
-        embedded = self.dropout(self.embedding(inputs))  # [B, K, E]  e(y_{t-1})
-        outputs, state = self.rnn(embedded, state)  # [B, K, H]  s_t
+        """``T`` steps on known inputs ``inputs`` ``[B, T]`` (ids ``y_{t-1}``) in one RNN call;
+        ``state`` ``[1, B, H]`` ``s_{t-1}`` (or the pair ``(s_{t-1}, m_{t-1})``). Returns the
+        states ``s_t`` ``[B, T, H]``, which the output layer ``W_o s_t + b_o`` (:meth:`scores`)
+        reads."""
+        embedded = self.dropout(self.embedding(inputs))  # [B, T, E]  e(y_{t-1})
+        outputs, state = self.rnn(embedded, state)  # [B, T, H]  s_t
         return FeatureRun(outputs, state, None)
 
 
 def rnn_layer_parameters(n_in: int, hidden: int) -> int:
-    """A tanh RNN layer from ``n_in`` inputs to ``H`` states: ``W_x`` ``H n``, ``W_h`` ``H H``
-    and two biases (as PyTorch counts them); an LSTM layer has four times this."""
+    """A tanh RNN layer from ``n_in`` inputs to ``H`` states: ``W_xh`` ``H n``, ``W_hh``
+    ``H H`` and two biases (as PyTorch counts them); an LSTM layer has four times this."""
     return hidden * n_in + hidden * hidden + 2 * hidden
 
 

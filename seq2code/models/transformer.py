@@ -20,7 +20,7 @@ attention of :mod:`seq2code.models.multihead` (the course's own module, not
   feed-forward network. Padding of the target needs no mask of its own: it comes after the
   real tokens, which the causal mask already hides it from.
 - **One step at a time** (greedy decoding, beam search): the decoder's state is a cache of
-  every layer's inputs so far, ``[B, t, d]`` per layer, and of every layer's cross-attention
+  every layer's inputs so far, ``[B, P, d]`` per layer, and of every layer's cross-attention
   keys and values (the encoder's outputs projected once per sentence). A new token only
   computes its own position: its queries attend over the cached positions and itself. That
   gives the same logits as running the whole prefix again (the tests check it), in ``O(t)``
@@ -107,25 +107,25 @@ class DecoderLayer(nn.Module):
     def forward(self, x: torch.Tensor, seen: torch.Tensor, enc: EncoderOutput,
                 memory: tuple[torch.Tensor, torch.Tensor] | None = None
                 ) -> tuple[torch.Tensor, torch.Tensor]:
-        """New positions ``x`` ``[B, K, d]`` after ``P`` earlier ones.
+        """New positions ``x`` ``[B, T, d]`` after ``P`` earlier ones.
 
         Args:
-            x: ``[B, K, d]`` this layer's inputs at the new positions.
-            seen: ``[B, P + K, d]`` this layer's inputs at every position so far, the new ones
+            x: ``[B, T, d]`` this layer's inputs at the new positions.
+            seen: ``[B, P + T, d]`` this layer's inputs at every position so far, the new ones
                 last (the keys and values of the causal self-attention).
             enc: the encoder's output (``outputs`` ``[B, S, d]``, ``mask`` ``[B, S]``).
             memory: the cross-attention's keys and values of ``enc.outputs``
                 (``cross_attention.project_keys``), when computed beforehand.
 
         Returns:
-            ``[B, K, d]`` the outputs and ``[B, h, K, S]`` the cross-attention's weights.
+            ``[B, T, d]`` the outputs and ``[B, h, T, S]`` the cross-attention's weights.
         """
         batch, steps, _ = x.shape
-        causal = causal_mask(steps, seen.size(1), x.device).expand(batch, -1, -1)  # [B,K,P+K]
+        causal = causal_mask(steps, seen.size(1), x.device).expand(batch, -1, -1)  # [B,T,P+T]
         x = x + self.dropout(self.self_attention(self.norm1(x), self.norm1(seen), causal)[0])
         context, weights = self.cross_attention(self.norm2(x), enc.outputs, enc.mask,
                                                 keys=memory)
-        x = x + self.dropout(context)  # [B, K, d]
+        x = x + self.dropout(context)  # [B, T, d]
         return x + self.dropout(self.feed_forward(self.norm3(x))), weights
 
 
@@ -172,8 +172,8 @@ class TransformerState(NamedTuple):
     """The Transformer decoder's state: a cache.
 
     Attributes:
-        inputs: one ``[B, t, d]`` tensor per layer: the layer's inputs at the ``t`` positions
-            decoded so far (empty, ``t = 0``, before the first step).
+        inputs: one ``[B, P, d]`` tensor per layer: the layer's inputs at the ``P`` positions
+            decoded so far (empty, ``P = 0``, before the first step).
         memory: one ``(K, V)`` pair per layer, each ``[B, h, S, d_k]``: the cross-attention's
             keys and values of the encoder's outputs, projected once per sentence.
     """
@@ -208,29 +208,29 @@ class TransformerDecoder(Decoder):
 
     def _run(self, inputs: torch.Tensor, state: TransformerState, enc: EncoderOutput
              ) -> tuple[torch.Tensor, TransformerState, list[torch.Tensor]]:
-        """``inputs`` ``[B, K]`` after the cached positions: the top layer's outputs
-        ``[B, K, d]``, the longer cache and every layer's cross-attention ``[B, h, K, S]``."""
-        x = self.embed(inputs, start=state.inputs[0].size(1))  # [B, K, d]
+        """``inputs`` ``[B, T]`` after the cached positions: the top layer's outputs
+        ``[B, T, d]``, the longer cache and every layer's cross-attention ``[B, h, T, S]``."""
+        x = self.embed(inputs, start=state.inputs[0].size(1))  # [B, T, d]
         cache, weights = [], []
         for layer, past, memory in zip(self.layers, state.inputs, state.memory, strict=True):
-            seen = torch.cat([past, x], dim=1)  # [B, P + K, d]
+            seen = torch.cat([past, x], dim=1)  # [B, P + T, d]
             cache.append(seen)
-            x, layer_weights = layer(x, seen, enc, memory)  # [B, K, d], [B, h, K, S]
+            x, layer_weights = layer(x, seen, enc, memory)  # [B, T, d], [B, h, T, S]
             weights.append(layer_weights)
         return self.norm(x), TransformerState(tuple(cache), state.memory), weights
 
     def features(self, inputs: torch.Tensor, state: TransformerState,
                  enc: EncoderOutput) -> FeatureRun:
-        """All ``K`` steps of ``inputs`` ``[B, K]`` at once, under the causal mask.
+        """All ``T`` steps of ``inputs`` ``[B, T]`` at once, under the causal mask.
 
-        Returns the top layer's normalised outputs ``[B, K, d]`` (the output layer's input),
-        the cache and the last layer's cross-attention, averaged over the heads, ``[B, K, S]``.
+        Returns the top layer's normalised outputs ``[B, T, d]`` (the output layer's input),
+        the cache and the last layer's cross-attention, averaged over the heads, ``[B, T, S]``.
         """
-        x, cache, weights = self._run(inputs, state, enc)  # [B, K, d]
-        return FeatureRun(x, cache, weights[-1].mean(dim=1))  # attention [B, K, S]
+        x, cache, weights = self._run(inputs, state, enc)  # [B, T, d]
+        return FeatureRun(x, cache, weights[-1].mean(dim=1))  # attention [B, T, S]
 
     def cross_attention(self, inputs: torch.Tensor, enc: EncoderOutput) -> list[torch.Tensor]:
-        """Every layer's cross-attention weights ``[B, h, K, S]`` on the inputs ``[B, K]``."""
+        """Every layer's cross-attention weights ``[B, h, T, S]`` on the inputs ``[B, T]``."""
         return self._run(inputs, self.init_state(enc), enc)[2]
 
 
