@@ -861,6 +861,259 @@ def greedy_decode(step, batch_size, max_len):
 check_greedy_decode(greedy_decode, strict=True)
 
 # %% [markdown]
+# ### Exercise 4: the masked loss
+#
+# Write `masked_loss(logits, tgt_out)`: `logits` $[B, T, V]$ are the decoder's scores at
+# every target position and `tgt_out` $[B, T]$ the ids it must predict,
+# $y_1 \dots y_n$ `<eos>` padded with `<pad>` (id 0). Return
+# $L = -\frac{1}{N} \sum_{(b, t):\ y_{b,t} \neq \texttt{<pad>}} \log p(y_{b,t})$, the mean
+# over the $N$ real tokens, as a 0-d tensor that keeps its gradient (training calls
+# `backward` on it).
+#
+# <details><summary>Hint</summary>
+# The scores at position t are already those of <code>tgt_out[:, t]</code>: there is
+# nothing left to shift. Turn the scores into log-probabilities over the vocabulary, pick
+# the gold token's, and average over the real slots only: which slots count, and how many
+# are there? PyTorch's <code>cross_entropy</code> can do all of it, given the shapes it
+# expects (classes on the last axis of a 2-D input) and told which id to ignore.
+# </details>
+
+# %% tags=["exercise"]
+from seq2code.exercises.ch02 import check_masked_loss
+
+
+def masked_loss(logits, tgt_out):
+    # your code here
+    raise NotImplementedError
+
+
+check_masked_loss(masked_loss)
+
+# %% tags=["solution", "hide-input"] cellView="form"
+# @title Solution
+from torch.nn import functional as F
+
+from seq2code.exercises.ch02 import check_masked_loss
+
+PAD = 0
+
+
+def masked_loss(logits, tgt_out):
+    """-mean log p(y_t) over the real tokens: ``logits`` [B, T, V], ``tgt_out`` [B, T]."""
+    return F.cross_entropy(logits.flatten(0, 1),  # [B T, V]  scores of y_t
+                           tgt_out.flatten(),  # [B T]  y_t
+                           ignore_index=PAD)  # scalar: the mean over the N real tokens
+
+
+check_masked_loss(masked_loss, strict=True)
+
+# %% [markdown]
+# ### Exercise 5: the loop of teacher forcing
+#
+# Write `decode_with_teacher_forcing(step, tgt_in, coins)`, the decoder's loop in the
+# forward pass. `step(prev)` stands for one decoder step: it takes one id per row, shape
+# `[B]`, and returns the logits of the next token, `[B, V]` (it keeps its own state
+# $s_t$). `tgt_in` $[B, T]$ is `<sos>` $y_1 \dots y_{T-1}$, and `coins` $[T]$ is a bool
+# tensor already drawn: step $t$ reads the gold $y_{t-1}$, that is `tgt_in[:, t]`, where
+# `coins[t]` is True, and the model's own previous prediction, the argmax of step $t-1$'s
+# logits, where it is False. Step 0 always reads `<sos>`. Return the logits of the $T$
+# steps as one tensor $[B, T, V]$.
+#
+# <details><summary>Hint</summary>
+# This is the loop of <code>forward_by_hand</code> above, with the decoder step passed in
+# and the coins drawn for you: use them, draw nothing. Keep each step's logits in a list;
+# the model's own previous token is then the most likely token of the list's last entry,
+# one per row. Which column of <code>tgt_in</code> holds y_{t-1}, given that column 0 is
+# <code>&lt;sos&gt;</code>?
+# </details>
+
+# %% tags=["exercise"]
+from seq2code.exercises.ch02 import check_teacher_forcing
+
+
+def decode_with_teacher_forcing(step, tgt_in, coins):
+    # your code here
+    raise NotImplementedError
+
+
+check_teacher_forcing(decode_with_teacher_forcing)
+
+# %% tags=["solution", "hide-input"] cellView="form"
+# @title Solution
+import torch
+
+from seq2code.exercises.ch02 import check_teacher_forcing
+
+
+def decode_with_teacher_forcing(step, tgt_in, coins):
+    """Logits [B, T, V] of every step; step t reads tgt_in[:, t] (gold) where coins[t]."""
+    logits = []
+    for t in range(tgt_in.size(1)):
+        if t == 0 or coins[t]:
+            prev = tgt_in[:, t]  # [B]  the gold y_{t-1} (<sos> at t = 0)
+        else:
+            prev = logits[-1].argmax(dim=-1)  # [B]  the model's own y_{t-1}
+        logits.append(step(prev))  # [B, V]
+    return torch.stack(logits, dim=1)  # [B, T, V]
+
+
+check_teacher_forcing(decode_with_teacher_forcing, strict=True)
+
+# %% [markdown]
+# ### Exercise 6: one training step
+#
+# Write `training_step(model, optimizer, batch)`, one step of training on `batch` (a
+# `Batch`: `src`, `src_lens`, `tgt_in`, `tgt_out`).
+# `model.loss(batch.src, batch.src_lens, batch.tgt_in, batch.tgt_out)` runs the model and
+# returns the batch's mean loss. The model may come straight from an evaluation, in eval
+# mode. Put it in training mode, clear the previous step's gradients, compute the loss
+# and its gradient, clip the gradient's norm at 1.0, update the weights, and return the
+# loss as a number. The check calls your step twice, on a small model with dropout.
+#
+# <details><summary>Hint</summary>
+# Five things happen, in a fixed order. For each, ask what goes wrong if it is missing or
+# comes later: is dropout on while the model is in eval mode? What does
+# <code>backward</code> do to gradients that are still there from the last step? Which
+# gradient does the optimizer use if you clip after it has moved the weights?
+# </details>
+
+# %% tags=["exercise"]
+from seq2code.exercises.ch02 import check_training_step
+
+
+def training_step(model, optimizer, batch):
+    # your code here
+    raise NotImplementedError
+
+
+check_training_step(training_step)
+
+# %% tags=["solution", "hide-input"] cellView="form"
+# @title Solution
+from torch import nn
+
+from seq2code.exercises.ch02 import check_training_step
+
+
+def training_step(model, optimizer, batch):
+    """One training step on ``batch``; returns the batch's loss as a float."""
+    model.train()  # dropout on, whatever mode an evaluation left
+    optimizer.zero_grad()  # backward adds to .grad: clear the last step's gradients
+    loss = model.loss(batch.src, batch.src_lens, batch.tgt_in, batch.tgt_out)  # scalar
+    loss.backward()
+    nn.utils.clip_grad_norm_(model.parameters(), 1.0)  # before the step uses the gradient
+    optimizer.step()
+    return loss.item()
+
+
+check_training_step(training_step, strict=True)
+
+# %% [markdown]
+# ### Questions: what went wrong?
+#
+# Exact match calls a line wrong whatever went wrong. The next cell prints ten wrong dev
+# lines of this chapter's trained model, from the report of "What it generates" above.
+#
+# 1. For each of the ten, name the most likely cause. Compare the prediction with the
+#    reference token by token: where do they part, and what could the model have known
+#    there?
+# 2. Which of these errors could no decoder avoid with this model's code vocabulary, and
+#    which are the model's own?
+# 3. Which look like the two weaknesses of this chapter, the single vector $h_S$ that must
+#    carry the whole description and the exposure to its own mistakes? Which tool of a
+#    later chapter would you try on each?
+#
+# <details><summary>Hint</summary>
+# Some causes to look for: a name or string that is not in the model's code vocabulary
+# (<code>rnn.tgt_vocab</code>), a line longer than the decoder may write, a single wrong
+# or missing token, a prediction that stops too soon or repeats itself, one wrong from the
+# first token, one that starts right and then goes astray.
+# </details>
+
+# %%
+wrong = report.samples(10, exact=False)  # the first ten wrong dev lines
+n_wrong = sum(not p["exact"] for p in report.predictions)
+print(f"{n_wrong} of {len(report.predictions)} dev lines are wrong; the first "
+      f"{len(wrong)}:\n")
+for i, p in enumerate(wrong, start=1):
+    print(f"{i:2}. English:    {p['nl']}\n    reference:  {p['reference']}\n"
+          f"    prediction: {p['prediction']}\n")
+
+# %% tags=["hide-input"] cellView="form"
+# @title Model answer
+from collections import Counter
+
+from IPython.display import Markdown, display
+
+from seq2code.exercises.ch02 import ERROR_CAUSES, error_cause
+from seq2code.tables import Table
+from seq2code.tokens import tokenize_nl
+
+all_wrong = [p for p in report.predictions if not p["exact"]]
+causes = [error_cause(p["reference"], p["prediction"], rnn.tgt_vocab, rnn.max_tgt_len)
+          for p in all_wrong]
+shown = Counter(causes[:len(wrong)])
+overall = Counter(causes)
+display(Table(["line", "reference", "prediction", "likely cause"],
+              [[i, p["reference"], p["prediction"], cause] for i, (p, cause)
+               in enumerate(zip(wrong, causes, strict=False), start=1)],
+              formats=["d", "code", "code", None]))
+display(Table(["cause", "what it means", f"of the {len(wrong)} above",
+               "of all wrong dev lines"],
+              [[cause, meaning, shown[cause],
+                f"{overall[cause]} ({overall[cause] / len(causes):.0%})"]
+               for cause, meaning in ERROR_CAUSES.items() if overall[cause]],
+              formats=[None, None, "d", None]))
+
+right_nl = [len(tokenize_nl(p["nl"])) for p in report.predictions if p["exact"]]
+wrong_nl = [len(tokenize_nl(p["nl"])) for p in all_wrong]
+mean_right = sum(right_nl) / len(right_nl) if right_nl else float("nan")
+mean_wrong = sum(wrong_nl) / len(wrong_nl)
+top_n = max(overall.values())
+top = " and ".join(f"*{cause}*" for cause in ERROR_CAUSES if overall[cause] == top_n)
+unwritable = overall["unknown token"] + overall["too long"]
+if not right_nl:
+    length_sentence = "No dev line is right, so there is no length to compare."
+elif mean_wrong > mean_right:
+    length_sentence = (
+        f"The wrong lines' descriptions are longer on average, {mean_wrong:.1f} English "
+        f"tokens against {mean_right:.1f} for the right ones: the single vector $h_S$ "
+        "has more to carry.")
+else:
+    length_sentence = (
+        f"The wrong lines' descriptions are not longer on average ({mean_wrong:.1f} "
+        f"English tokens against {mean_right:.1f} for the right ones): here, length "
+        "alone does not tell them apart.")
+display(Markdown(
+    f"**1.** The table names a cause for each line (the first of the list that applies). "
+    f"Over all {len(causes)} wrong dev lines the commonest "
+    f"{'cause is' if ' and ' not in top else 'causes are'} {top}, {top_n} lines "
+    f"{'' if ' and ' not in top else 'each '}({top_n / len(causes):.0%}).\n\n"
+    f"**2.** {unwritable} of the {len(causes)} wrong lines "
+    f"({unwritable / len(causes):.0%}) could not be right with this model: their "
+    "reference holds a token outside its code vocabulary, or more tokens than it may "
+    "write. Every other error is the model's own.\n\n"
+    "**3.** A wrong first token, or a good start that goes astray, points to the "
+    "bottleneck: every step must find its word in the one vector $h_S$. Attention "
+    "(chapter 4) lets each step look at the English again. A prediction that loops, or "
+    "that goes astray after one wrong token, points to exposure bias: the decoder reads "
+    "its own mistake and has not learned to recover. Coverage (chapter 7) keeps track of "
+    "what has been written, and beam search (chapter 6) keeps other continuations alive. "
+    "Rare names and string literals cannot come out of a closed vocabulary: the copy "
+    f"mechanism (chapter 7) copies them from the English. {length_sentence}"))
+
+# %% tags=["outcome", "remove-cell"]
+# The model answer's numbers: every wrong line has one cause; the ten shown are the first
+# ten wrong lines; the commonest cause is the most frequent; the length sentence follows
+# the means.
+assert len(causes) == n_wrong == sum(overall.values())
+assert set(overall) <= set(ERROR_CAUSES)
+assert [p["index"] for p in wrong] == [p["index"] for p in all_wrong[:10]]
+assert all(overall[cause] == top_n for cause in top.replace("*", "").split(" and "))
+assert unwritable == overall["unknown token"] + overall["too long"] <= len(causes)
+assert (not right_nl) or (("are longer" in length_sentence) == (mean_wrong > mean_right))
+
+# %% [markdown]
 # ## Summary
 #
 # - A vanilla RNN applies $h_t = \tanh(W_{xh} x_t + W_{hh} h_{t-1} + b)$ step by step; our

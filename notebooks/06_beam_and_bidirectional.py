@@ -669,6 +669,95 @@ def reorder_state(state, parents, K):
 check_reorder_state(reorder_state, strict=True)
 
 # %% [markdown]
+# ### Exercise 4: one step of beam search
+#
+# Write `beam_step(log_probs, scores, K)`, the heart of a step of beam search for $B$
+# sentences with $K$ beams each. `log_probs` $[B K, V]$ holds
+# $\log p(w \mid y_{<t}, x)$ for every row (row $b K + k$ is beam $k$ of sentence $b$) and
+# every token $w$; `scores` $[B, K]$ holds each beam's running $\log P(y_{<t} \mid x)$
+# ($-\infty$ for a beam not alive yet). Return three $[B, K]$ tensors that describe the
+# $K$ best extensions of each sentence, best first: their scores
+# $\log P(y_{<t}\, w \mid x)$, the beam each extends (its parent, from 0 to $K - 1$ within
+# the sentence) and the token $w$. (`<eos>` needs no special care here.)
+#
+# <details><summary>Hint</summary>
+# A sentence has K V candidate extensions, and any of them may survive: a strong beam may
+# have several children and a weak one none. Give every candidate its full score, lay out
+# each sentence's candidates in one row, and pick the K largest of each row. Section 6.2
+# says which beam and which token candidate j of such a row stands for.
+# </details>
+
+# %% tags=["exercise"]
+from seq2code.exercises.ch06 import check_beam_step
+
+
+def beam_step(log_probs, scores, K):
+    # your code here
+    raise NotImplementedError
+
+
+check_beam_step(beam_step)
+
+# %% tags=["solution", "hide-input"] cellView="form"
+# @title Solution
+from seq2code.exercises.ch06 import check_beam_step
+
+
+def beam_step(log_probs, scores, K):
+    """[B K, V] log p(w | beam), [B, K] log P(beam) -> the K best extensions, [B, K]."""
+    B, V = scores.size(0), log_probs.size(-1)
+    total = scores.unsqueeze(-1) + log_probs.view(B, K, V)  # [B, K, V]  log P(y_<t w | x)
+    top, ids = total.view(B, K * V).topk(K, dim=-1)  # [B, K] each, best first
+    return top, ids // V, ids % V  # scores, parent beams, tokens
+
+
+check_beam_step(beam_step, strict=True)
+
+# %% [markdown]
+# ### Exercise 5: the final states of a two-layer bidirectional LSTM
+#
+# The library's encoder has one layer. With `nn.LSTM(E, H, num_layers=2,
+# bidirectional=True)` the final states come as one $h_n$ of shape $[2 \cdot 2, B, H]$,
+# two directions for each of the two layers. Write `final_states(output, h_n, lengths)`,
+# which returns the last layer's final states, forward and backward, side by side:
+# $[\overrightarrow{h}_S; \overleftarrow{h}_1]$ of the top layer, $[B, 2H]$. `output`
+# $[B, S, 2H]$ is the LSTM's padded output (run packed, so zeros at the padding) and
+# `lengths` $[B]$ the real lengths; you may not need all three arguments. The check runs
+# LSTMs of two and of three layers on rows of different lengths.
+#
+# <details><summary>Hint</summary>
+# PyTorch stacks h_n layer by layer: the state of layer l in direction d (0 forward,
+# 1 backward) is at index 2 l + d. Which two indices hold the last layer's, however many
+# layers there are? And why would the last column of <code>output</code> not do, for a row
+# shorter than the batch, or for the direction that reads from right to left?
+# </details>
+
+# %% tags=["exercise"]
+from seq2code.exercises.ch06 import check_final_states
+
+
+def final_states(output, h_n, lengths):
+    # your code here
+    raise NotImplementedError
+
+
+check_final_states(final_states)
+
+# %% tags=["solution", "hide-input"] cellView="form"
+# @title Solution
+import torch
+
+from seq2code.exercises.ch06 import check_final_states
+
+
+def final_states(output, h_n, lengths):
+    """[2 layers, B, H] -> [B, 2H]: the last layer's forward and backward final states."""
+    return torch.cat([h_n[-2], h_n[-1]], dim=-1)  # [B, 2H]  top [h_fwd_S; h_bwd_1]
+
+
+check_final_states(final_states, strict=True)
+
+# %% [markdown]
 # ## Summary
 #
 # - Greedy decoding commits to the most likely token at every step; the most likely line

@@ -5,11 +5,18 @@ import torch
 from test_exercises import assert_hint, chapter_tests, verdict
 
 from seq2code.exercises import CORRECT
-from seq2code.exercises.ch06 import check_bridge, check_normalised_scores, check_reorder_state
+from seq2code.exercises.ch06 import (
+    check_beam_step,
+    check_bridge,
+    check_final_states,
+    check_normalised_scores,
+    check_reorder_state,
+)
 
 CHAPTER = "06_beam_and_bidirectional"
 CHECKS = [(check_normalised_scores, "normalised_scores"), (check_bridge, "bridge"),
-          (check_reorder_state, "reorder_state")]
+          (check_reorder_state, "reorder_state"), (check_beam_step, "beam_step"),
+          (check_final_states, "final_states")]
 
 
 test_the_notebooks_solution_passes, test_the_stub_is_not_attempted = chapter_tests(
@@ -88,3 +95,110 @@ def test_reorder_with_fancy_indexing_passes():
         return state[0][:, rows], state[1][:, rows]
 
     assert verdict(check_reorder_state, reorder).status == CORRECT
+
+
+# --------------------------------------------------------------------------------------
+# One beam step
+# --------------------------------------------------------------------------------------
+
+def beam(add_scores=True, flatten=True, parent_by="V", swap=False, offset=False,
+         transpose_scores=False, order="sorted", over_batch=False):
+    """A beam step with one knob per typical mistake."""
+    def beam_step(log_probs, scores, K):
+        B, V = scores.size(0), log_probs.size(-1)
+        running = (scores.T if transpose_scores else scores).reshape(-1, 1)  # [B K, 1]
+        total = running + log_probs if add_scores else log_probs  # [B K, V]
+        if not flatten:
+            return total.topk(K, dim=-1)[0], None, None
+        if over_batch:
+            top, ids = total.view(-1).topk(K)
+            return top, ids // V, ids % V
+        top, ids = total.view(B, K * V).topk(K, dim=-1)
+        if order == "reversed":
+            top, ids = top.flip(-1), ids.flip(-1)
+        divisor = V if parent_by == "V" else K
+        parents, tokens = ids // divisor, ids % divisor
+        if swap:
+            parents, tokens = tokens, parents
+        if offset:
+            parents = parents + K * torch.arange(B).unsqueeze(1)
+        return top, parents, tokens
+    return beam_step
+
+
+def own_best(log_probs, scores, K):
+    """Every beam keeps its own best extension."""
+    B = scores.size(0)
+    best, token = (scores.reshape(-1, 1) + log_probs).max(dim=-1)
+    return best.view(B, K), torch.arange(K).expand(B, K), token.view(B, K)
+
+
+@pytest.mark.parametrize(("answer", "hint"), [
+    (beam(add_scores=False), "add each beam's running score"),
+    (own_best, "each beam kept its own best extension"),
+    (beam(flatten=False), "topk ran over each beam's V tokens"),
+    (beam(over_batch=True), "topk ran over every sentence at once"),
+    (beam(swap=True), "parent and token are swapped"),
+    (beam(parent_by="K"), "not by K"),
+    (beam(offset=True), "leave out the offset b K"),
+    (beam(transpose_scores=True), "not the transpose"),
+    (beam(order="reversed"), "best first"),
+    (lambda lp, s, K: beam()(lp, s, K)[:2], "return three tensors"),
+    (lambda lp, s, K: (None, None, None), "is None"),
+    (lambda lp, s, K: s.unsqueeze(-1) + lp, "a shape mismatch"),
+])
+def test_beam_step_mistakes(answer, hint):
+    assert_hint(check_beam_step, answer, hint)
+
+
+def test_beam_step_with_a_three_axis_view_passes():
+    def beam_step(log_probs, scores, K):
+        B, V = scores.shape[0], log_probs.shape[-1]
+        total = scores[:, :, None] + log_probs.reshape(B, K, V)  # [B, K, V]
+        top, ids = total.flatten(1).sort(dim=-1, descending=True)
+        ids = ids[:, :K]
+        return top[:, :K], torch.div(ids, V, rounding_mode="floor"), ids.remainder(V)
+
+    assert verdict(check_beam_step, beam_step).status == CORRECT
+
+
+# --------------------------------------------------------------------------------------
+# The final states of a two-layer bidirectional LSTM
+# --------------------------------------------------------------------------------------
+
+def _batch_rows(output):
+    return torch.arange(output.size(0))
+
+
+@pytest.mark.parametrize(("answer", "hint"), [
+    (lambda o, h, n: torch.cat([h[0], h[1]], -1), "the *first* layer's"),
+    (lambda o, h, n: torch.cat([h[2], h[3]], -1), "right for two layers but not for three"),
+    (lambda o, h, n: torch.cat([h[-1], h[-2]], -1), "the order is [forward; backward]"),
+    (lambda o, h, n: h[-1], "backward direction only"),
+    (lambda o, h, n: h[-2], "forward direction only"),
+    (lambda o, h, n: h[-2] + h[-1], "do not add them"),
+    (lambda o, h, n: o[:, -1], "the last *column*"),
+    (lambda o, h, n: o[_batch_rows(o), n - 1], "ends at the *first* token"),
+    (lambda o, h, n: o[:, 0], "the forward one after the first token only"),
+    (lambda o, h, n: h[-2:].reshape(h.size(1), -1), "mixes the rows"),
+    (lambda o, h, n: torch.cat(list(h.view(2, -1, *h.shape[1:])[:, -1]), -1),
+     "ordered layer by layer"),
+    (lambda o, h, n: torch.cat([h[-2], h[-1]], 0), "expected shape [3, 10]"),
+    (lambda o, h, n: None, "forget to `return`"),
+])
+def test_final_states_mistakes(answer, hint):
+    assert_hint(check_final_states, answer, hint)
+
+
+def test_final_states_by_other_right_means_pass():
+    def by_view(output, h_n, lengths):
+        layers, B, H = h_n.size(0) // 2, h_n.size(1), h_n.size(2)
+        return h_n.view(layers, 2, B, H)[-1].transpose(0, 1).reshape(B, 2 * H)
+
+    def from_output(output, h_n, lengths):
+        H = output.size(-1) // 2
+        forward = output[torch.arange(output.size(0)), lengths - 1, :H]  # [B, H]
+        return torch.cat([forward, output[:, 0, H:]], dim=-1)
+
+    for answer in (by_view, from_output):
+        assert verdict(check_final_states, answer).status == CORRECT
