@@ -42,14 +42,17 @@ class Difference:
         return self.low > 0 or self.high < 0
 
     def verdict(self, name_a: str = "A", name_b: str = "B") -> str:
-        """One sentence that follows the interval (for the chapters' text)."""
-        span = (f"{self.difference:+.1%} (95% interval {self.low:+.1%} to {self.high:+.1%}, "
-                f"{self.n:,} lines)")
+        """One sentence that follows the interval (for the chapters' text); the difference is
+        given in favour of the model it names first."""
+        def span(sign: float) -> str:
+            low, high = sorted((sign * self.low, sign * self.high))
+            return (f"{sign * self.difference:+.1%} (95% interval {low:+.1%} to {high:+.1%}, "
+                    f"{self.n:,} lines)")
         if self.low > 0:
-            return f"{name_a} is better than {name_b}: {span}."
+            return f"{name_a} is better than {name_b}: {span(1.0)}."
         if self.high < 0:
-            return f"{name_b} is better than {name_a}: {span}."
-        return f"{name_a} and {name_b} are within the noise of each other: {span}."
+            return f"{name_b} is better than {name_a}: {span(-1.0)}."
+        return f"{name_a} and {name_b} are within the noise of each other: {span(1.0)}."
 
 
 def paired_bootstrap(a: Sequence[float], b: Sequence[float], resamples: int = 2000,

@@ -22,7 +22,8 @@ def test_a_clear_win_has_an_interval_above_zero():
     assert 0 < result.low < 0.3 < result.high
     assert result.clear and result.verdict("attention", "LSTM").startswith("attention is better")
     worse = paired_bootstrap(b, a)
-    assert worse.clear and worse.verdict("LSTM", "attention").startswith("attention is better")
+    assert worse.clear and worse.verdict("LSTM", "attention").startswith(
+        "attention is better than LSTM: +30.0% (95% interval +")  # in the winner's favour
 
 
 def test_a_small_difference_on_few_lines_is_noise_and_the_interval_is_reproducible():
