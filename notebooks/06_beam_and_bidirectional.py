@@ -292,34 +292,54 @@ for k in beam_sizes:
     dev_beam[k] = evaluate_model(attn, data.dev, beam=k, use_cache=False)  # timed: decode
     speed[k] = len(data.dev) / (time.perf_counter() - start)
 best_k = max(beam_sizes, key=lambda k: (dev_beam[k].metrics["exact_match"], -k))
-Table(["K", "dev exact match", "canonical exact match", "BLEU", "parses", "sentences / s"],
-      [[k, r.metrics["exact_match"], r.metrics["exact_match_canonical"], r.metrics["bleu"],
-        r.metrics["parse_rate"], speed[k]] for k, r in dev_beam.items()],
+Table(["K", "dev exact match", "canonical exact match", "BLEU", "parses",
+       "sentences / s"],
+      [[k, r.metrics["exact_match"], r.metrics["exact_match_canonical"],
+        r.metrics["bleu"], r.metrics["parse_rate"], speed[k]]
+       for k, r in dev_beam.items()],
       formats=["d", ".1%", ".1%", ".1f", ".1%", ".1f"])
 
 # %%
 fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.5))
-left.plot(beam_sizes, [100 * dev_beam[k].metrics["exact_match"] for k in beam_sizes], "o-",
-          label="raw")
-left.plot(beam_sizes, [100 * dev_beam[k].metrics["exact_match_canonical"] for k in beam_sizes],
-          "s--", label="canonical")
+for metric, style, label in (("exact_match", "o-", "raw"),
+                             ("exact_match_canonical", "s--", "canonical")):
+    left.plot(beam_sizes, [100 * dev_beam[k].metrics[metric] for k in beam_sizes], style,
+              label=label)
 left.set(xlabel="beam size K", ylabel="dev exact match (%)", xticks=beam_sizes)
 left.legend()
 right.plot(beam_sizes, [speed[k] for k in beam_sizes], "o-", color="tab:red")
-right.set(xlabel="beam size K", ylabel="sentences per second", xticks=beam_sizes, ylim=(0, None))
+right.set(xlabel="beam size K", ylabel="sentences per second", xticks=beam_sizes,
+          ylim=(0, None))
 fig.suptitle("chapter 4's attention model: beam size against exact match and speed")
 fig.tight_layout()
 plt.show()
 
 # %%
+def pace(k):
+    """How beam size k's decoding speed compares with greedy decoding's, in words (within
+    10% of each other, timing noise, is "about as fast")."""
+    ratio = speed[1] / speed[k]
+    if ratio >= 1.1:
+        return f"{ratio:.1f} times slower than greedy decoding"
+    if ratio <= 1 / 1.1:
+        return f"{1 / ratio:.1f} times faster than greedy decoding"
+    return "about as fast as greedy decoding"
+
+
 greedy_em = dev_beam[1].metrics["exact_match"]
-display(Markdown(
-    f"On dev, the best beam size is $K = {best_k}$: exact match "
-    f"{dev_beam[best_k].metrics['exact_match']:.1%} against {greedy_em:.1%} for greedy "
-    f"decoding ({100 * (dev_beam[best_k].metrics['exact_match'] - greedy_em):+.1f} points), "
-    f"at {speed[best_k]:.1f} sentences per second against {speed[1]:.1f} "
-    f"({speed[1] / speed[best_k]:.1f} times slower). $K = 10$ runs at {speed[10]:.1f} "
-    "sentences per second."))
+if best_k > 1:
+    dev_choice = (
+        f"On dev, the beam size with the highest exact match is $K = {best_k}$: "
+        f"{dev_beam[best_k].metrics['exact_match']:.1%} against {greedy_em:.1%} for "
+        f"greedy decoding, at {speed[best_k]:.1f} sentences per second against "
+        f"{speed[1]:.1f} ({pace(best_k)}).")
+else:
+    dev_choice = (
+        f"On dev, no wider beam reaches a higher exact match than greedy decoding's "
+        f"{greedy_em:.1%}, so greedy decoding ($K = 1$) is the beam size chosen on dev.")
+display(Markdown(f"{dev_choice} $K = 10$ decodes {speed[10]:.1f} sentences per second "
+                 f"({pace(10)}). Whether a difference in exact "
+                 "match is more than noise is measured below, on dev and on test."))
 
 # %% [markdown]
 # The test set, read once for each beam size:
@@ -327,9 +347,61 @@ display(Markdown(
 # %%
 test_beam = {k: evaluate_model(attn, data.test, beam=k) for k in beam_sizes}
 Table(["K", "test exact match", "canonical exact match", "BLEU", "parses"],
-      [[k, r.metrics["exact_match"], r.metrics["exact_match_canonical"], r.metrics["bleu"],
-        r.metrics["parse_rate"]] for k, r in test_beam.items()],
+      [[k, r.metrics["exact_match"], r.metrics["exact_match_canonical"],
+        r.metrics["bleu"], r.metrics["parse_rate"]] for k, r in test_beam.items()],
       formats=["d", ".1%", ".1%", ".1f", ".1%"])
+
+# %% [markdown]
+# ### More than noise?
+#
+# Exact match on a finite set of lines is noisy: two decoders can differ by a point or two
+# by chance. Every beam size decodes the *same* lines, so the comparison is **paired**: line
+# $i$ is right (1) or wrong (0) with beam search and with greedy decoding, and the
+# difference of exact match is the mean of the per-line differences. Resampling the lines
+# with replacement 2,000 times gives 2,000 such means; the middle 95% of them is the
+# **paired-bootstrap interval** (`seq2code.significance.paired_bootstrap`). The course calls
+# one decoder better than another only when that interval lies entirely on one side of 0.
+
+# %%
+from dataclasses import replace
+
+from seq2code.significance import paired_bootstrap
+
+
+def exact_per_line(report):
+    """The report's raw exact match line by line: 1.0 (right) or 0.0, in example order."""
+    return [float(p["exact"]) for p in report.predictions]
+
+
+def paired(report_a, report_b):
+    """The paired bootstrap of A's exact match minus B's, on the same lines."""
+    assert ([p["index"] for p in report_a.predictions]
+            == [p["index"] for p in report_b.predictions])  # the same lines, same order
+    return paired_bootstrap(exact_per_line(report_a), exact_per_line(report_b))
+
+
+def verdict(d, name_a, name_b):
+    """``d.verdict(name_a, name_b)`` with the better model named first, so that the
+    difference it quotes is that model's gain."""
+    if d.high < 0:  # B is better: quote B - A
+        d = replace(d, a=d.b, b=d.a, difference=-d.difference, low=-d.high, high=-d.low)
+        name_a, name_b = name_b, name_a
+    return d.verdict(name_a, name_b)
+
+
+def interval(d):
+    """'low to high' of a Difference, in percentage points of exact match."""
+    return f"{100 * d.low:+.1f} to {100 * d.high:+.1f}"
+
+
+splits = {"dev": dev_beam, "test": test_beam}
+beam_vs_greedy = {(split, k): paired(reports[k], reports[1])
+                  for split, reports in splits.items() for k in beam_sizes[1:]}
+Table(["split", "K", "exact match, beam K", "greedy", "difference (points)",
+       "95% interval (points)", "lines"],
+      [[split, k, d.a, d.b, 100 * d.difference, interval(d), d.n]
+       for (split, k), d in beam_vs_greedy.items()],
+      formats=[None, "d", ".1%", ".1%", "+.1f", None, ",d"])
 
 # %% [markdown]
 # Does beam search find what it looks for? Under the model's own score $s(Y)$, the line
@@ -352,7 +424,8 @@ def score_lines(model, pairs, sequences, finished, alpha=1.0, batch_size=128):
 
 
 def decode_all(model, pairs, k, max_len, batch_size=128):
-    """Greedy (k = 0) or beam search over ``pairs``: the token lists and whether each ended."""
+    """Greedy (k = 0) or beam search over ``pairs``: the token lists, and whether each
+    ended with <eos>."""
     tokens, ended = [], []
     for start in range(0, len(pairs), batch_size):
         src, src_lens = pad([s for s, _ in pairs[start:start + batch_size]])
@@ -378,15 +451,105 @@ better = (beam5_scores > greedy_scores + 1e-4).float().mean().item()
 worse = (beam5_scores < greedy_scores - 1e-4).float().mean().item()
 display(Markdown(
     f"On {len(check_pairs)} dev sentences, beam search with $K = 5$ finds a line with a "
-    f"strictly better score than greedy decoding's for {better:.0%} of them, the same line "
-    f"or an equal score for {1 - better - worse:.0%}, and a worse one for {worse:.1%}. "
-    f"$K = 1$ returns greedy decoding's line for {same_as_greedy / len(check_pairs):.0%} "
-    "of them."))
+    f"strictly better score than greedy decoding's for {better:.0%} of them, the same "
+    f"line or an equal score for {1 - better - worse:.0%}, and a worse one for "
+    f"{worse:.1%}. $K = 1$ returns greedy decoding's line for "
+    f"{same_as_greedy / len(check_pairs):.0%} of them."))
 
 # %% tags=["outcome", "remove-cell"]
 assert beam1_tokens == greedy_tokens  # K = 1 is greedy decoding, exactly
 assert worse <= 0.01, worse  # beam search's line scores at least greedy's under the model
 assert better > 0.0, better
+
+# %% [markdown]
+# ### What the numbers show
+#
+# The model's own score of the lines that beam search finds, and the intervals of exact
+# match above, put together:
+
+# %%
+VERDICTS = ("better than", "worse than", "within the noise of")
+
+
+def verdict_of(d):
+    """Which of VERDICTS the interval of a Difference (A minus B) supports."""
+    return VERDICTS[0] if d.low > 0 else VERDICTS[1] if d.high < 0 else VERDICTS[2]
+
+
+def and_list(items):
+    """'3', '3 and 5', '3, 5 and 10'."""
+    items = [str(i) for i in items]
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def beam_verdicts(split):
+    """One clause per verdict: which wider beams are better than, worse than or within the
+    noise of greedy decoding on ``split``."""
+    clauses = []
+    for relation in VERDICTS:
+        ks = [k for k in beam_sizes[1:]
+              if verdict_of(beam_vs_greedy[split, k]) == relation]
+        if ks:
+            clauses.append(f"$K$ = {and_list(ks)} {'is' if len(ks) == 1 else 'are'} "
+                           f"{relation} greedy decoding")
+    return ", ".join(clauses)
+
+
+found = ("Beam search finds what it looks for: under the model's own score it returns "
+         f"a better line than greedy decoding for {better:.0%} of the {len(check_pairs)} "
+         f"dev sentences checked, and a worse one for {worse:.1%}. Exact match asks "
+         "something else, whether the line is the reference. Against greedy decoding on "
+         f"the same lines: on dev, {beam_verdicts('dev')}; on test, "
+         f"{beam_verdicts('test')}.")
+if best_k > 1:
+    chosen = verdict(beam_vs_greedy["test", best_k], f"beam search with $K = {best_k}$",
+                     "greedy decoding")
+    found += (" The beam size chosen on dev was picked for its dev score, so its test "
+              f"interval is the fair measure: {chosen}")
+any_better = any(d.low > 0 for d in beam_vs_greedy.values())
+any_worse = any(d.high < 0 for d in beam_vs_greedy.values())
+if not any_better and not any_worse:
+    found += (f" In the `{profile.name}` profile a wider beam buys no exact match that "
+              f"stands out of the noise, and $K = 10$ decodes {pace(10)}.")
+elif any_better and not any_worse:
+    found += (f" In the `{profile.name}` profile the lines that a wider beam prefers "
+              "are, where the interval says so, more often the reference.")
+elif any_worse and not any_better:
+    found += (f" In the `{profile.name}` profile the lines that the model scores higher "
+              "are, where the interval says so, less often the reference: exact match "
+              "drops.")
+else:
+    found += (f" The intervals point both ways, so the `{profile.name}` profile does not "
+              "settle whether a wider beam helps.")
+display(Markdown(found))
+
+# %% tags=["outcome", "remove-cell"]
+# The intervals are over the reports' own lines: each side's mean is the table's exact
+# match.
+for (split, k), d in beam_vs_greedy.items():
+    beam_report, greedy_report = splits[split][k], splits[split][1]
+    assert d.n == len(beam_report.predictions) == beam_report.metrics["n"], (split, k)
+    assert abs(d.a - beam_report.metrics["exact_match"]) < 1e-9, (split, k)
+    assert abs(d.b - greedy_report.metrics["exact_match"]) < 1e-9, (split, k)
+    assert d.low <= d.difference <= d.high, d
+    # The text names a beam better (worse) only when its interval lies above (below) 0.
+    says = verdict_of(d)
+    assert f"{says} greedy decoding" in beam_verdicts(split), (split, k)
+    assert says != "better than" or d.low > 0, d
+    assert says != "worse than" or d.high < 0, d
+    assert says != "within the noise of" or d.low <= 0 <= d.high, d
+# The dev sentence: the K chosen on dev has the highest dev exact match (ties: smaller K).
+if best_k > 1:
+    assert dev_beam[best_k].metrics["exact_match"] > greedy_em
+else:
+    assert all(dev_beam[k].metrics["exact_match"] <= greedy_em for k in beam_sizes)
+# The closing sentence follows the intervals.
+ups = [d for d in beam_vs_greedy.values() if d.low > 0]
+downs = [d for d in beam_vs_greedy.values() if d.high < 0]
+assert ("buys no exact match" in found) == (not ups and not downs)
+assert ("more often the reference" in found) == bool(ups and not downs)
+assert ("exact match drops" in found) == bool(downs and not ups)
+assert ("point both ways" in found) == bool(ups and downs)
 
 # %% [markdown]
 # ## 6.5 A bidirectional encoder
@@ -520,25 +683,83 @@ for name, (trained, k) in results.items():
     else:
         reports[name] = (evaluate_model(trained, data.dev, beam=k),
                          evaluate_model(trained, data.test, beam=k))
-Table(["model, decoding", "split", "exact match", "canonical exact match", "BLEU", "parses"],
+Table(["model, decoding", "split", "exact match", "canonical exact match", "BLEU",
+       "parses"],
       [[name, split, r.metrics["exact_match"], r.metrics["exact_match_canonical"],
         r.metrics["bleu"], r.metrics["parse_rate"]]
-       for name, pair in reports.items() for split, r in zip(("dev", "test"), pair, strict=True)],
+       for name, pair in reports.items()
+       for split, r in zip(("dev", "test"), pair, strict=True)],
       formats=[None, None, ".1%", ".1%", ".1f", ".1%"])
 
+# %% [markdown]
+# Both models decode the same lines, so the comparison is paired, as in section 6.4: the
+# bidirectional model's exact match minus chapter 4's, line by line, with the
+# paired-bootstrap interval of the difference.
+
 # %%
-bi_dev = reports["bidirectional, greedy"][0].metrics["exact_match"]
+decodings = {"greedy": "greedy decoding"}
+if best_k > 1:
+    decodings[f"beam {best_k}"] = f"beam search ($K = {best_k}$)"
+bi_vs_attn = {(dec, split): paired(reports[f"bidirectional, {dec}"][i],
+                                   reports[f"attention, {dec}"][i])
+              for dec in decodings for i, split in enumerate(("dev", "test"))}
+Table(["decoding", "split", "bidirectional", "attention (chapter 4)",
+       "difference (points)", "95% interval (points)", "lines"],
+      [[dec, split, d.a, d.b, 100 * d.difference, interval(d), d.n]
+       for (dec, split), d in bi_vs_attn.items()],
+      formats=[None, None, ".1%", ".1%", "+.1f", None, ",d"])
+
+# %%
+NAMES = ("the bidirectional model", "chapter 4's model")
+bi_better = [key for key, d in bi_vs_attn.items() if d.low > 0]
+bi_worse = [key for key, d in bi_vs_attn.items() if d.high < 0]
+bi_text = " ".join(f"With {decodings[dec]}, on {split}: {verdict(d, *NAMES)}"
+                   for (dec, split), d in bi_vs_attn.items())
+in_profile = f" In the `{profile.name}` profile"
+if not bi_better and not bi_worse:
+    bi_text += (f"{in_profile}, reading the English in both directions changes exact "
+                "match by no more than the noise of these lines.")
+elif len(bi_better) == len(bi_vs_attn):
+    bi_text += (f"{in_profile} the bidirectional encoder is better on every split and "
+                "decoding compared.")
+elif not bi_worse:
+    bi_text += (f"{in_profile} the bidirectional encoder is better where the interval "
+                "says so, and within the noise elsewhere.")
+elif len(bi_worse) == len(bi_vs_attn):
+    bi_text += (f"{in_profile} the bidirectional encoder is worse on every split and "
+                "decoding compared.")
+elif not bi_better:
+    bi_text += (f"{in_profile} the bidirectional encoder is worse where the interval "
+                "says so, and within the noise elsewhere.")
+else:
+    bi_text += (f" The intervals point both ways: the `{profile.name}` profile does not "
+                "settle which encoder is better.")
 bi_minutes = sum(bi.history.epoch_seconds) / 60
 attn_minutes = sum(attn.history.epoch_seconds) / 60
-display(Markdown(
-    f"With greedy decoding the bidirectional model reaches {bi_dev:.1%} dev exact match "
-    f"against {greedy_em:.1%} for chapter 4's model "
-    f"({100 * (bi_dev - greedy_em):+.1f} points); it trained in {bi_minutes:.1f} minutes "
-    f"against {attn_minutes:.1f} (profile `{profile.name}`)."))
+bi_text += (f" The bidirectional model trained in {bi_minutes:.1f} minutes, chapter 4's "
+            f"in {attn_minutes:.1f}.")
+display(Markdown(bi_text))
 
 # %% tags=["outcome", "remove-cell"]
-if profile.name != "ci":
-    assert bi_dev >= greedy_em - 0.02, (bi_dev, greedy_em)
+# The intervals are over the reports' own lines, and the text follows every interval.
+for (dec, split), d in bi_vs_attn.items():
+    bi_report, attn_report = (reports[f"{name}, {dec}"][("dev", "test").index(split)]
+                              for name in ("bidirectional", "attention"))
+    assert d.n == len(bi_report.predictions) == bi_report.metrics["n"], (dec, split)
+    assert abs(d.a - bi_report.metrics["exact_match"]) < 1e-9, (dec, split)
+    assert abs(d.b - attn_report.metrics["exact_match"]) < 1e-9, (dec, split)
+    assert d.low <= d.difference <= d.high, d
+    words = verdict(d, *NAMES)
+    assert words in bi_text
+    assert ("within the noise" in words) == (not d.clear), (words, d)
+    assert not words.startswith(f"{NAMES[0]} is better") or d.low > 0, (words, d)
+    assert not words.startswith(f"{NAMES[1]} is better") or d.high < 0, (words, d)
+assert ("no more than the noise" in bi_text) == (not bi_better and not bi_worse)
+assert ("better on every split" in bi_text) == (len(bi_better) == len(bi_vs_attn))
+assert ("worse on every split" in bi_text) == (len(bi_worse) == len(bi_vs_attn))
+assert ("point both ways" in bi_text) == bool(bi_better and bi_worse)
+assert all(bi_vs_attn[key].low > 0 for key in bi_better)
+assert all(bi_vs_attn[key].high < 0 for key in bi_worse)
 
 # %% [markdown]
 # ## 6.7 Exercises

@@ -47,6 +47,8 @@ if "google.colab" in sys.modules or importlib.util.find_spec("seq2code") is None
 # - what copying does to exact match on Django, against chapter 4's attention model.
 
 # %%
+from dataclasses import replace
+
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
@@ -66,6 +68,7 @@ from seq2code.models.copy import (
 from seq2code.models.coverage import CoverageAttention, coverage_loss, repeated_attention
 from seq2code.profiles import get_profile
 from seq2code.show import show_source
+from seq2code.significance import paired_bootstrap
 from seq2code.tables import Table
 from seq2code.tokens import canonicalize, code_token_kind
 
@@ -89,14 +92,16 @@ unknown = sum(tok not in vocab for _, code in dev_pairs for tok in code)
 copyable = sum(tok not in vocab and tok in nl for nl, code in dev_pairs for tok in code)
 lines_unknown = sum(any(tok not in vocab for tok in code) for _, code in dev_pairs)
 lines_fixed = sum(any(tok not in vocab for tok in code)
-                  and all(tok in vocab or tok in nl for tok in code) for nl, code in dev_pairs)
+                  and all(tok in vocab or tok in nl for tok in code)
+                  for nl, code in dev_pairs)
 display(Markdown(
-    f"Of the {n_tokens:,} dev reference tokens, {unknown:,} ({unknown / n_tokens:.1%}) are "
-    f"not in the code vocabulary of {len(vocab):,} tokens, and {copyable:,} of those "
+    f"Of the {n_tokens:,} dev reference tokens, {unknown:,} ({unknown / n_tokens:.1%}) "
+    f"are not in the code vocabulary of {len(vocab):,} tokens, and {copyable:,} of those "
     f"({copyable / max(unknown, 1):.0%}) occur in their English description. "
-    f"{lines_unknown} of the {len(dev_pairs)} dev lines ({lines_unknown / len(dev_pairs):.1%}) "
-    f"hold an unknown token, so a model that can only generate gets them wrong whatever it "
-    f"learns; copying makes {lines_fixed} of them writable."))
+    f"{lines_unknown} of the {len(dev_pairs)} dev lines "
+    f"({lines_unknown / len(dev_pairs):.1%}) hold an unknown token, so a model that can "
+    "only generate gets them wrong whatever it learns; copying makes "
+    f"{lines_fixed} of them writable."))
 
 # %% [markdown]
 # ## 7.2 The pointer-generator
@@ -132,12 +137,13 @@ display(Markdown(
 
 # %%
 def first_copy_example(data, split="dev", max_len=14):
-    """The first example whose canonical code holds a token outside the vocabulary that its
-    English contains."""
+    """The first example whose canonical code holds a token outside the vocabulary that
+    its English contains."""
     for k, (nl, code) in enumerate(zip(data.nl_tokens[split], data.code_tokens[split],
                                        strict=True)):
         nl_c, code_c, _ = canonicalize(nl, code)
-        if len(nl_c) <= max_len and any(t not in data.tgt_vocab and t in nl_c for t in code_c):
+        copies = any(t not in data.tgt_vocab and t in nl_c for t in code_c)
+        if len(nl_c) <= max_len and copies:
             return k, nl_c, code_c
     raise LookupError("no example copies a word")
 
@@ -151,7 +157,8 @@ Table(["side", "token", "extended id", "meaning"],
       [["English", tok, i, "vocabulary id" if i < len(vocab) else f"V + {i - len(vocab)}"]
        for tok, i in zip(nl_c, src_ext, strict=True)]
       + [["code", tok, i, "<unk>" if i == 3 else "vocabulary id" if i < len(vocab)
-          else f"copy position {i - len(vocab)}"] for tok, i in zip(code_c, tgt_ext, strict=True)])
+          else f"copy position {i - len(vocab)}"]
+         for tok, i in zip(code_c, tgt_ext, strict=True)])
 
 # %% [markdown]
 # ## 7.3 The final distribution from scratch
@@ -222,8 +229,8 @@ show_source(final_distribution)
 golds = torch.arange(V + S)  # every extended id as the gold token
 only_gold = gold_log_probs(vocab_logits.expand(V + S, -1), attention.expand(V + S, -1),
                            tiny_ext.expand(V + S, -1), gen_logit[0].expand(V + S), golds)
-torch.testing.assert_close(only_gold, final_distribution(vocab_logits, attention, tiny_ext,
-                                                         gen_logit)[0])
+whole = final_distribution(vocab_logits, attention, tiny_ext, gen_logit)[0]  # [V + S]
+torch.testing.assert_close(only_gold, whole)
 print("log P(y) at each gold id y:", np.round(only_gold.numpy(), 3))
 
 # %% [markdown]
@@ -270,8 +277,8 @@ plt.show()
 
 # %%
 def copy_decode(trained, nl_tokens):
-    """Greedy decoding of one English token list with a copy model: the English as the model
-    reads it, the code tokens it writes, their attention [n, S] and p_gen [n]."""
+    """Greedy decoding of one English token list with a copy model: the English as the
+    model reads it, the code tokens it writes, their attention [n, S] and p_gen [n]."""
     model = trained.model
     view, mapping = model.source_view(nl_tokens[: trained.max_src_len])
     src, lens = pad([model.encode_source(view, trained.src_vocab, trained.tgt_vocab)])
@@ -287,9 +294,12 @@ def candidates(data, split="dev", low=6, high=14):
     return [k for k, nl in enumerate(data.nl_tokens[split]) if low <= len(nl) <= high]
 
 
-shown = next((k for k in candidates(data)
-              if any(i >= len(vocab) for i in copy_decode(copy, data.nl_tokens["dev"][k])[2])),
-             candidates(data)[0])
+def copies_a_word(k):
+    """Does the copy model's greedy decoding of dev example k copy a word?"""
+    return any(i >= len(vocab) for i in copy_decode(copy, data.nl_tokens["dev"][k])[2])
+
+
+shown = next((k for k in candidates(data) if copies_a_word(k)), candidates(data)[0])
 view, tokens, ids, weights, gates = copy_decode(copy, data.nl_tokens["dev"][shown])
 fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 0.4 * len(tokens) + 2.5), sharey=True,
                              gridspec_kw={"width_ratios": [3, 1]})
@@ -324,9 +334,12 @@ def p_gen_by_target(trained, data, split="dev"):
             for g, y in zip(row.tolist(), tgt.tolist(), strict=True):
                 if y == 0:
                     continue
-                kind = ("copied" if y >= size else
-                        "keyword" if code_token_kind(trained.tgt_vocab.itos[y]) == "keyword"
-                        else "other")
+                if y >= size:
+                    kind = "copied"
+                elif code_token_kind(trained.tgt_vocab.itos[y]) == "keyword":
+                    kind = "keyword"
+                else:
+                    kind = "other"
                 sums[kind] = sums.get(kind, 0.0) + g
                 counts[kind] = counts.get(kind, 0) + 1
     return {kind: (sums[kind] / counts[kind], counts[kind]) for kind in sums}
@@ -385,37 +398,55 @@ print(f"coverage  {count_parameters(cover.model):>10,} parameters, "
 # greedily and add up, over the English positions, the attention beyond 1 that each position
 # received in total, $\sum_i \max(0, \sum_t a_{t,i} - 1)$ (0 when no word gets more than
 # one step's worth), and the coverage loss of the decoding, $\sum_t \sum_i \min(a_{t,i},
-# c_{t,i})$.
+# c_{t,i})$ (both 0 for an example whose decoding is empty).
 
 # %%
 @torch.no_grad()
 def attention_repeats(trained, data, split="dev"):
-    """Per example: the attention of its greedy decoding ``[n, S]``; returns the mean
-    repeated attention and the mean coverage loss (summed over steps) per example."""
+    """Per example, in the split's order: the repeated attention and the coverage loss
+    (summed over the steps) of its greedy decoding, two lists of floats."""
     model = trained.model.eval()
     pairs = model_pairs(model, data, split)
     repeated, covered = [], []
     for batch in make_batches(pairs, batch_size=128, by_length=False):
         result = greedy_decode(model, batch.src, batch.src_lens, trained.max_tgt_len)
-        for weights in result.attention:  # [n, S]
-            if len(weights) == 0:
-                continue
-            repeated.append(repeated_attention(weights))
+        for weights in result.attention:  # [n, S] a_t of the n steps
             steps = weights.size(0)
-            covered.append(float(coverage_loss(weights[None], torch.ones(1, steps,
-                                                                         dtype=torch.bool)))
-                           * steps)
-    return float(np.mean(repeated)), float(np.mean(covered))
+            every_step = torch.ones(1, steps, dtype=torch.bool)  # [1, n]
+            repeated.append(repeated_attention(weights) if steps else 0.0)
+            covered.append(float(coverage_loss(weights[None], every_step)) * steps
+                           if steps else 0.0)
+    return repeated, covered
 
 
 repeats = {name: attention_repeats(t, data) for name, t in
            [("attention", attn), ("copy", copy), ("copy + coverage", cover)]}
 Table(["model", "repeated attention per example", "coverage loss per example"],
-      [[name, r, c] for name, (r, c) in repeats.items()], formats=[None, ".3f", ".3f"])
+      [[name, np.mean(r), np.mean(c)] for name, (r, c) in repeats.items()],
+      formats=[None, ".3f", ".3f"])
+
+# %% [markdown]
+# Is the difference between the copy model with and without coverage more than noise? Both
+# decode the same dev examples, so the comparison is paired: the paired bootstrap of
+# chapter 6 (section 6.4), here over each example's coverage loss instead of its exact
+# match.
+
+# %%
+less_repeated = paired_bootstrap(repeats["copy + coverage"][1], repeats["copy"][1])
+display(Markdown(
+    "Coverage loss per dev example, copy + coverage minus copy: "
+    f"{less_repeated.difference:+.3f} (95% interval {less_repeated.low:+.3f} to "
+    f"{less_repeated.high:+.3f}, {less_repeated.n:,} examples). "
+    + ("Coverage reduces the attention that returns to covered words: the interval lies "
+       "below 0." if less_repeated.high < 0 else
+       "Coverage increases it: the interval lies above 0." if less_repeated.low > 0 else
+       "The interval holds 0: in this profile coverage does not measurably change it.")))
 
 # %% tags=["outcome", "remove-cell"]
-# Coverage reduces repeated attention against the same copy model without it.
-assert repeats["copy + coverage"][1] < repeats["copy"][1], repeats
+# Coverage reduces repeated attention against the same copy model without it, beyond the
+# noise (the summary says so).
+assert len(repeats["copy"][1]) == len(repeats["copy + coverage"][1]) == len(data.dev)
+assert less_repeated.high < 0, less_repeated
 
 # %% [markdown]
 # The same dev example as in section 7.5, decoded by the copy model without and with
@@ -425,7 +456,8 @@ assert repeats["copy + coverage"][1] < repeats["copy"][1], repeats
 fig, axes = plt.subplots(1, 2, figsize=(12, 0.4 * len(tokens) + 3))
 for ax, (name, trained) in zip(axes, [("copy", copy), ("copy + coverage", cover)],
                                strict=True):
-    view, tokens_k, ids_k, weights_k, _ = copy_decode(trained, data.nl_tokens["dev"][shown])
+    view, tokens_k, ids_k, weights_k, _ = copy_decode(trained,
+                                                      data.nl_tokens["dev"][shown])
     ax.imshow(weights_k.numpy(), cmap="Reds", vmin=0, vmax=1, aspect="auto")
     ax.set_xticks(range(len(view)), view, rotation=60, ha="right")
     ax.set_yticks(range(len(tokens_k)), tokens_k)
@@ -453,22 +485,84 @@ for name in trained_models:
         m = reports[name].metrics
         rows.append([name, split, m["n"], m["exact_match"], m["exact_match_canonical"],
                      m["bleu"], m["parse_rate"]])
-Table(["model", "split", "examples", "exact match (raw)", "exact match (canonical)", "BLEU",
-       "parses"], rows, formats=[None, None, ",d", ".1%", ".1%", ".1f", ".1%"])
+Table(["model", "split", "examples", "exact match (raw)", "exact match (canonical)",
+       "BLEU", "parses"], rows, formats=[None, None, ",d", ".1%", ".1%", ".1f", ".1%"])
+
+# %% [markdown]
+# The models decode the same lines, so each comparison is paired, as in chapter 6 (section
+# 6.4): line by line, exact match (raw tokens, 1 or 0) of one model minus the other's, with
+# the paired-bootstrap interval of the mean difference. A model is called better only when
+# the interval lies above 0.
 
 # %%
-gain = (dev_reports["copy"].metrics["exact_match_canonical"]
-        - dev_reports["attention (chapter 4)"].metrics["exact_match_canonical"])
+def exact_per_line(report):
+    """The report's raw exact match line by line: 1.0 (right) or 0.0, in example order."""
+    return [float(p["exact"]) for p in report.predictions]
+
+
+COMPARISONS = [("copy", "attention (chapter 4)"), ("copy + coverage", "copy")]
+split_reports = {"dev": dev_reports, "test": test_reports}
+differences = {}
+for a, b in COMPARISONS:
+    for split, reports in split_reports.items():
+        assert ([p["index"] for p in reports[a].predictions]
+                == [p["index"] for p in reports[b].predictions])  # same lines, same order
+        differences[a, b, split] = paired_bootstrap(exact_per_line(reports[a]),
+                                                    exact_per_line(reports[b]))
+Table(["A", "B", "split", "exact match A", "exact match B", "A - B (points)",
+       "95% interval (points)", "lines"],
+      [[a, b, split, d.a, d.b, 100 * d.difference,
+        f"{100 * d.low:+.1f} to {100 * d.high:+.1f}", d.n]
+       for (a, b, split), d in differences.items()],
+      formats=[None, None, None, ".1%", ".1%", "+.1f", None, ",d"])
+
+# %%
+NAMES = {"attention (chapter 4)": "chapter 4's attention model", "copy": "the copy model",
+         "copy + coverage": "the copy model with coverage"}
+
+
+def sentence(a, b, split):
+    """The verdict of one comparison, in words that follow its interval; the better model
+    is named first, so that the difference quoted is its gain."""
+    d, name_a, name_b = differences[a, b, split], NAMES[a], NAMES[b]
+    if d.high < 0:  # B is better: quote B - A
+        d = replace(d, a=d.b, b=d.a, difference=-d.difference, low=-d.high, high=-d.low)
+        name_a, name_b = name_b, name_a
+    return d.verdict(name_a, name_b)
+
+
+copy_text = " ".join(f"On {split}, {sentence(a, b, split)}"
+                     for a, b in COMPARISONS for split in split_reports)
 display(Markdown(
-    f"In the `{profile.name}` profile the copy model changes canonical dev exact match by "
-    f"{100 * gain:+.1f} points against chapter 4's attention model. (The `full` profile "
-    "trains on all of Django for up to 30 epochs: see the course's closing table for its test "
-    "numbers.)"))
+    f"In the `{profile.name}` profile (raw exact match, greedy decoding): {copy_text}"))
+
+# %%
+full = get_profile("full")
+display(Markdown(
+    f"These numbers come from the `{profile.name}` profile that this page ran in, and so "
+    "do those of chapter 8's closing table (every model of the course, trained by its "
+    f"chapter). The `full` profile (all of Django, up to {full.epochs} epochs, stopping "
+    f"after {full.early_stop} epochs without a better dev exact match) has its test "
+    "results, measured outside the build, in the README's table \"Measured in the full "
+    "profile\" and in the table of measured figures at the end of chapter 8, with the "
+    "commands that produce each row."))
 
 # %% tags=["outcome", "remove-cell"]
-copy_dev = dev_reports["copy"].metrics["exact_match"]
-attn_dev = dev_reports["attention (chapter 4)"].metrics["exact_match"]
-assert copy_dev > attn_dev, (copy_dev, attn_dev)
+# The intervals are over the reports' own lines, and the text follows each of them.
+for (a, b, split), d in differences.items():
+    reports = dev_reports if split == "dev" else test_reports
+    assert d.n == len(reports[a].predictions) == reports[a].metrics["n"], (a, b, split)
+    assert abs(d.a - reports[a].metrics["exact_match"]) < 1e-9, (a, split)
+    assert abs(d.b - reports[b].metrics["exact_match"]) < 1e-9, (b, split)
+    assert d.low <= d.difference <= d.high, d
+    words = sentence(a, b, split)
+    assert words in copy_text
+    assert ("within the noise" in words) == (not d.clear), (words, d)
+    assert not words.startswith(f"{NAMES[a]} is better") or d.low > 0, (words, d)
+    assert not words.startswith(f"{NAMES[b]} is better") or d.high < 0, (words, d)
+# Copying is the chapter's lesson: its gain over chapter 4's model stands clear of the
+# noise on dev, in every profile.
+assert differences["copy", "attention (chapter 4)", "dev"].low > 0, differences
 
 # %% [markdown]
 # A few dev lines that the copy model gets right and chapter 4's model does not:
@@ -563,7 +657,8 @@ from seq2code.exercises.ch07 import check_mixture
 
 def mixture(p_vocab, attention, src_ext, p_gen):
     """P(w) [B, V + S] = p_gen P_vocab(w) + (1 - p_gen) sum_{i: x_i = w} a_i."""
-    generate = torch.nn.functional.pad(p_gen * p_vocab, (0, attention.size(1)))  # [B, V + S]
+    S = attention.size(1)
+    generate = torch.nn.functional.pad(p_gen * p_vocab, (0, S))  # [B, V + S]
     return generate.scatter_add(1, src_ext, (1 - p_gen) * attention)
 
 
@@ -601,7 +696,8 @@ from seq2code.exercises.ch07 import check_coverage_loss
 
 
 def coverage_loss(attention):
-    """sum_t sum_i min(a_{t,i}, c_{t,i}) for attention [T, S], c_t = sum_{t' < t} a_{t'}."""
+    """sum_t sum_i min(a_{t,i}, c_{t,i}) for attention [T, S],
+    c_t = sum_{t' < t} a_{t'}."""
     coverage = attention.cumsum(0) - attention  # [T, S]: the steps before t
     return torch.minimum(attention, coverage).sum()
 
@@ -621,6 +717,11 @@ check_coverage_loss(coverage_loss, strict=True)
 # - $p_\text{gen}$ is measurable: it drops at the steps that copy and stays high at
 #   keywords, and the attention row of a copying step points at the word it copies.
 # - Coverage feeds the running sum of past attention into the score and penalises attending
-#   again, $\sum_i \min(a_{t,i}, c_{t,i})$; it reduces repeated attention.
-# - On Django copying is the course's largest single gain: see the table of section 7.7 and,
-#   for the `full` profile, the course's closing table.
+#   again, $\sum_i \min(a_{t,i}, c_{t,i})$; it reduces the attention that returns to covered
+#   words, beyond the noise (section 7.6). What it does to exact match, section 7.7's
+#   interval says.
+# - Copying's gain in exact match over chapter 4's attention model stands clear of the noise
+#   of the dev set (section 7.7, with paired-bootstrap intervals). Chapter 8's closing table
+#   holds every model in the profile that the chapters run in; the `full` profile's results,
+#   measured outside the build, are in the README's table "Measured in the full profile" and
+#   in chapter 8's table of measured figures.
