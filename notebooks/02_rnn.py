@@ -72,7 +72,7 @@ from seq2code.vocab import PAD_ID
 
 torch.manual_seed(0)
 profile = get_profile()
-print(profile)
+print(profile.describe())
 
 # %% [markdown]
 # ## The recurrence
@@ -562,8 +562,12 @@ plt.ylabel("cross-entropy per token")
 plt.title("Vanilla RNN: loss per epoch")
 plt.legend()
 plt.show()
+# History.best_epoch counts from 0 (a list index); the plot's epochs count from 1. The kept
+# weights are the epoch with the best dev exact match, not always the lowest dev loss.
+lowest = int(np.argmin(history.dev_loss))
 print(f"dev loss: untrained {initial_dev_loss:.3f}, after epoch 1 {history.dev_loss[0]:.3f},"
-      f" best {min(history.dev_loss):.3f} (best epoch {history.best_epoch})")
+      f" lowest {history.dev_loss[lowest]:.3f} at epoch {lowest + 1}; the model kept is"
+      f" epoch {history.best_epoch + 1}'s (best dev exact match)")
 
 # %% [markdown]
 # The dev loss falls far below the untrained model's. The training loss is computed with

@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from seq2code.data import SPLITS
+
 PROFILE_ENV = "SEQ2CODE_PROFILE"
 
 
@@ -57,6 +59,23 @@ class Profile:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def describe(self) -> str:
+        """One sentence for a chapter's first output: the profile's name, data, epochs and size.
+
+        ``Run profile cpu: all 16,000 training pairs, 3 epochs, hidden size 256 (set
+        SEQ2CODE_PROFILE to ci, cpu or full).``
+        """
+        first, last = SPLITS["train"]
+        pairs = (f"all {last - first:,}" if self.train_size is None
+                 else f"{self.train_size:,} of the {last - first:,}")
+        epochs = f"{self.epochs} epoch{'s' if self.epochs != 1 else ''}"
+        if self.early_stop is not None:
+            epochs = (f"up to {epochs} (stopping after {self.early_stop} without a better "
+                      "dev exact match)")
+        *others, final = PROFILES
+        return (f"Run profile {self.name}: {pairs} training pairs, {epochs}, hidden size "
+                f"{self.hidden_dim} (set {PROFILE_ENV} to {', '.join(others)} or {final}).")
 
 
 PROFILES: dict[str, Profile] = {

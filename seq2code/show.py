@@ -121,6 +121,13 @@ def source_view(obj, *, lines: tuple[int, int] | None = None) -> SourceView:
                              f"{getattr(obj, '__qualname__', obj)!r}")
         source_lines = source_lines[first - 1:last]
         start += first - 1
+    # Blank lines at either end are not shown (Pygments drops them too, which would shift
+    # the line numbers), so they are not counted: the caption names exactly the lines shown.
+    while len(source_lines) > 1 and not source_lines[0].strip():
+        source_lines = source_lines[1:]
+        start += 1
+    while len(source_lines) > 1 and not source_lines[-1].strip():
+        source_lines = source_lines[:-1]
     code = textwrap.dedent("".join(source_lines)).rstrip("\n")
     qualname = getattr(obj, "__qualname__", None) or getattr(obj, "__name__", repr(obj))
     return SourceView(code=code, path=_package_relative_path(obj, source_file), first=start,

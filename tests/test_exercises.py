@@ -19,6 +19,7 @@ from torch import nn
 
 from seq2code.exercises import (
     CORRECT,
+    CORRECT_MESSAGE,
     NOT_ATTEMPTED,
     WRONG,
     Feedback,
@@ -56,12 +57,16 @@ def run_quietly(check, answer, **kwargs) -> tuple[Feedback, str]:
     return feedback, out.getvalue()
 
 
-def test_a_correct_answer_gets_a_tick_and_the_checks_summary():
+def test_a_correct_answer_gets_a_tick_without_the_answer():
+    """A solution cell's output shows under its collapsed input: it says the answer is right
+    and does not restate it (the check's summary is kept in `checked`, not shown)."""
     feedback, printed = run_quietly(check_double, lambda x: 2 * x)
     assert feedback.status == CORRECT and feedback
-    assert feedback.message == "double(x) returns 2 * x."
-    assert printed.strip() == "✅ Correct: double(x) returns 2 * x."
+    assert feedback.message == CORRECT_MESSAGE
+    assert feedback.checked == "double(x) returns 2 * x."
+    assert printed.strip() == "✅ Correct: your answer passes every check"
     assert repr(feedback) == printed.strip()
+    assert "2 * x" not in printed and "2 * x" not in feedback._repr_html_()
 
 
 def test_the_summary_is_the_docstrings_whole_first_paragraph():
@@ -72,15 +77,17 @@ def test_the_summary_is_the_docstrings_whole_first_paragraph():
 
         Details the student need not see."""
 
-    assert run_quietly(check_it, None)[0].message == "One sentence that runs over two lines."
+    assert run_quietly(check_it, None)[0].checked == "One sentence that runs over two lines."
 
 
-def test_a_check_may_return_its_own_success_message():
+def test_what_a_check_returns_is_kept_but_not_shown():
     @exercise
     def check_it(answer):
         return f"{answer} it is"
 
-    assert run_quietly(check_it, "x")[0].message == "x it is"
+    feedback, printed = run_quietly(check_it, "x")
+    assert feedback.checked == "x it is"
+    assert "x it is" not in printed
 
 
 def test_the_untouched_stub_is_not_attempted():

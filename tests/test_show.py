@@ -1,6 +1,7 @@
 """show_source: the library's code as the book shows it, with the file's own line numbers."""
 
 import inspect
+import re
 import textwrap
 from pathlib import Path
 
@@ -8,6 +9,7 @@ import pytest
 
 import seq2code
 from seq2code import show
+from seq2code.analysis import encoder_state_gradients
 from seq2code.show import show_source, source_view
 from seq2code.vocab import Vocab
 
@@ -51,6 +53,46 @@ def test_lines_selects_part_of_the_object():
     assert part.caption.endswith(f"lines {whole.first + 1}-{whole.first + 2}")
     one = source_view(Vocab.encode, lines=(1, 1))
     assert one.caption.endswith(f"line {whole.first}")
+
+
+def caption_count(view) -> int:
+    """How many lines the caption names: ``lines 20-22`` is 3, ``line 20`` is 1."""
+    numbers = [int(n) for n in re.findall(r"\d+", view.caption.rpartition(", ")[2])]
+    return numbers[-1] - numbers[0] + 1
+
+
+def test_the_caption_counts_the_lines_shown_when_a_range_ends_on_a_blank_line():
+    """``lines=(1, 3)`` of a function whose docstring's third line is blank showed two lines
+    captioned ``lines 20-22``: the blank line was dropped but counted."""
+    whole = source_view(encoder_state_gradients)
+    blank = whole.code.splitlines().index("")  # the line after the docstring's first
+    view = source_view(encoder_state_gradients, lines=(1, blank + 1))
+    assert view.code.splitlines()[-1].strip()  # ends on a line of code
+    assert caption_count(view) == len(view.code.splitlines()) == blank
+    assert (view.first, view.last) == (whole.first, whole.first + blank - 1)
+    starting_blank = source_view(encoder_state_gradients, lines=(blank + 1, blank + 2))
+    assert starting_blank.first == whole.first + blank + 1
+    assert caption_count(starting_blank) == len(starting_blank.code.splitlines()) == 1
+
+
+@pytest.mark.parametrize("obj", [Vocab, Vocab.encode, encoder_state_gradients, show])
+def test_the_caption_counts_exactly_the_lines_shown_for_every_range(obj):
+    """For every ``(1, k)`` and ``(k, end)``: the caption's count is the shown lines' count,
+    the lines are the file's own from ``first`` to ``last``, and the HTML's line numbers
+    run from ``first`` to ``last``."""
+    size = len(source_view(obj).code.splitlines())
+    file_text = Path(inspect.getsourcefile(obj)).read_text().splitlines()
+    ranges = [(1, k) for k in range(1, min(size, 25) + 1)] + [(size - k, size)
+                                                            for k in range(min(size, 5))]
+    for lines in ranges:
+        view = source_view(obj, lines=lines)
+        shown = view.code.splitlines()
+        assert caption_count(view) == len(shown) == view.last - view.first + 1, (lines, view)
+        original = file_text[view.first - 1:view.last]
+        assert shown == textwrap.dedent("\n".join(original)).splitlines(), lines
+        numbers = [int(n) for n in re.findall(r"padding-right: 5px;\">\s*(\d+)\s*</span>",
+                                              view._repr_html_())]
+        assert numbers == list(range(view.first, view.last + 1)), (lines, numbers)
 
 
 @pytest.mark.parametrize("lines", [(0, 2), (3, 2), (1, 10_000)])

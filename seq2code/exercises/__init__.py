@@ -20,8 +20,10 @@ which it also shows (as HTML in a notebook, as text elsewhere). It never raises,
 - the answer raises ``NotImplementedError`` (the untouched stub): "not attempted";
 - the check raises :class:`Hint`: "wrong", with the hint as the message;
 - the answer raises any other exception: "wrong", naming the exception;
-- otherwise "correct" (the message is what the check returns, or the first paragraph of
-  its docstring).
+- otherwise "correct": the message says only that the answer passes (a solution cell's
+  output shows under its collapsed input, so it must not give the answer away); what was
+  checked (what the check returns, or the first paragraph of its docstring) is kept in
+  ``Feedback.checked``.
 
 Chapter ``N``'s checks live in ``seq2code/exercises/chNN.py``. The helpers below compare
 tensors with shape-first hints and give modules reproducible weights.
@@ -42,13 +44,18 @@ import torch
 from torch import nn
 
 __all__ = [
-    "CORRECT", "NOT_ATTEMPTED", "WRONG", "Feedback", "Hint", "exercise", "recording",
+    "CORRECT", "CORRECT_MESSAGE", "NOT_ATTEMPTED", "WRONG", "Feedback", "Hint", "exercise",
+    "recording",
     "expect_tensor", "expect_shape", "expect_close", "fmt_shape", "constant_init",
     "ramp_init", "shape_error_hint",
 ]
 
 CORRECT, WRONG, NOT_ATTEMPTED = "correct", "wrong", "not attempted"
 NOT_ATTEMPTED_MESSAGE = "replace `raise NotImplementedError` with your code"
+# What a correct answer is told. It does not restate what was checked: the output of a
+# solution cell shows under its collapsed input, and the check's summary (a formula, a count)
+# would give the answer away there. The summary stays in Feedback.checked.
+CORRECT_MESSAGE = "your answer passes every check"
 
 
 class Hint(Exception):
@@ -79,13 +86,18 @@ class Feedback:
 
     Attributes:
         status: ``"correct"``, ``"wrong"`` or ``"not attempted"``.
-        message: the hint (wrong), what was checked (correct), or what to do (not attempted).
+        message: the hint (wrong), :data:`CORRECT_MESSAGE` (correct), or what to do (not
+            attempted).
         exercise: the name of the check.
+        checked: what a passing check verified (its docstring's first paragraph, or the
+            string it returned); kept for tests and readers of the code, never shown, since
+            it states the answer.
     """
 
     status: str
     message: str
     exercise: str = ""
+    checked: str = ""
     _shown_at: object = field(default=None, repr=False, compare=False)
 
     def __post_init__(self):
@@ -193,8 +205,8 @@ def exercise(check: Callable) -> Callable[..., Feedback]:
             who = "your function" if callable(answer) else "your code"
             feedback = Feedback(WRONG, f"{who} raised {_describe(error)}", check.__name__)
         else:
-            message = result if isinstance(result, str) else _summary(check)
-            feedback = Feedback(CORRECT, message, check.__name__)
+            checked = result if isinstance(result, str) else _summary(check)
+            feedback = Feedback(CORRECT, CORRECT_MESSAGE, check.__name__, checked)
         for collected in _recorders:
             collected.append(feedback)
         feedback.show()
