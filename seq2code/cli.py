@@ -68,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="the examples to score: dev, or test for the final numbers "
                           "(default: dev)")
     evaluate.add_argument("--beam", type=int, default=1, metavar="K",
-                          help="beam search with K beams (1: greedy decoding, the default)")
+                          help="beam search with k beams (1: greedy decoding, the default)")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     evaluate.add_argument("--model", metavar="KIND",
                           help="refuse a checkpoint of any other model kind")
@@ -80,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--model", metavar="KIND",
                           help="refuse a checkpoint of any other model kind")
     generate.add_argument("--beam", type=int, default=1, metavar="K",
-                          help="beam search with K beams (1: greedy decoding, the default)")
+                          help="beam search with k beams (1: greedy decoding, the default)")
     generate.add_argument("--run", action="store_true",
                           help="also run the code in a separate, limited process (never in "
                           "this one) and report on stderr whether it ran, raised or timed out")

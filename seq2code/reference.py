@@ -4,13 +4,13 @@ speed benchmark (:mod:`seq2code.bench`, chapter 5).
 bentrevett's *pytorch-seq2seq* and the PyTorch seq2seq tutorial write an attention
 encoder-decoder like this: tensors time-major (``[S, B]``), an encoder that runs over the
 padding (no packing), and a decoder called once per target step from a Python loop, whose
-attention scores the literal concatenation ``v^T tanh(W [h_t; h_s])``: the pair ``[h_t; h_s]``
-is built and multiplied by ``W`` for every source position at every step. Batches are drawn at
-random, so a batch is as long as its longest sentence.
+attention scores the literal concatenation ``v^T tanh(W [s_{t-1}; h_s])``: the pair
+``[s_{t-1}; h_s]`` is built and multiplied by ``W`` for every source position at every step.
+Batches are drawn at random, so a batch is as long as its longest sentence.
 
 The model is the same one as the library's ``"attention"`` kind (an LSTM encoder; a decoder
-LSTM that reads ``[e(y_{t-1}); c_t]``; an output layer that reads ``[h_t; c_t]``; the previous
-state ``h_{t-1}`` as the query), with the same parameters:
+LSTM that reads ``[e(y_{t-1}); c_t]``; an output layer that reads ``[s_t; c_t]``; the previous
+state ``s_{t-1}`` as the query), with the same parameters:
 :func:`copy_library_weights` loads a library model's weights into it, and on a batch without
 padding the two compute the same scores.
 """
@@ -43,7 +43,7 @@ class TutorialEncoder(nn.Module):
 
 
 class TutorialAttention(nn.Module):
-    """``a_t = softmax_s(v^T tanh(W [h_t; h_s]))``, the pair rebuilt at every call."""
+    """``alpha_t = softmax_s(v^T tanh(W [s_{t-1}; h_s]))``, the pair rebuilt at every call."""
 
     def __init__(self, hidden_dim: int):
         super().__init__()
@@ -52,8 +52,8 @@ class TutorialAttention(nn.Module):
 
     def forward(self, hidden: torch.Tensor, encoder_outputs: torch.Tensor,
                 mask: torch.Tensor) -> torch.Tensor:
-        """``hidden`` ``[B, H]`` ``h_t``; ``encoder_outputs`` ``[S, B, H]``; ``mask`` ``[B, S]``
-        -> weights ``[B, S]``."""
+        """``hidden`` ``[B, H]`` the query ``s_{t-1}``; ``encoder_outputs`` ``[S, B, H]`` ``h_s``;
+        ``mask`` ``[B, S]`` -> weights ``[B, S]`` ``alpha_t``."""
         src_len = encoder_outputs.shape[0]
         hidden = hidden.unsqueeze(1).repeat(1, src_len, 1)  # [B, S, H]
         encoder_outputs = encoder_outputs.permute(1, 0, 2)  # [B, S, H]
@@ -64,8 +64,8 @@ class TutorialAttention(nn.Module):
 
 
 class TutorialDecoder(nn.Module):
-    """One step: attention from ``h_{t-1}``, an LSTM on ``[e(y_{t-1}); c_t]``, the output
-    layer on ``[h_t; c_t]``."""
+    """One step: attention from ``s_{t-1}``, an LSTM on ``[e(y_{t-1}); c_t]``, the output
+    layer on ``[s_t; c_t]``."""
 
     def __init__(self, vocab_size: int, emb_dim: int, hidden_dim: int):
         super().__init__()
@@ -82,7 +82,7 @@ class TutorialDecoder(nn.Module):
         ``[B, S]``."""
         input = input.unsqueeze(0)  # [1, B]
         embedded = self.embedding(input)  # [1, B, E]
-        a = self.attention(hidden[-1], encoder_outputs, mask)  # [B, S]
+        a = self.attention(hidden[-1], encoder_outputs, mask)  # [B, S]  alpha_t
         a = a.unsqueeze(1)  # [B, 1, S]
         encoder_outputs = encoder_outputs.permute(1, 0, 2)  # [B, S, H]
         weighted = torch.bmm(a, encoder_outputs)  # [B, 1, H]
@@ -164,8 +164,8 @@ def greedy_decode(model: TutorialSeq2Seq, src: torch.Tensor, max_len: int) -> li
 
 def copy_library_weights(reference: TutorialSeq2Seq, model: nn.Module) -> TutorialSeq2Seq:
     """Load the weights of a library ``"attention"`` model (:func:`seq2code.models.build_model`)
-    into ``reference``: ``W = [W_t  W_s]``, the LSTM cell's weights into the one-step LSTM.
-    Returns ``reference``."""
+    into ``reference``: ``W = [W_q  W_k]`` (the library's ``W_t``, ``W_s``), the LSTM cell's
+    weights into the one-step LSTM. Returns ``reference``."""
     enc, dec = model.encoder, model.decoder
     ref_enc, ref_dec = reference.encoder, reference.decoder
     with torch.no_grad():

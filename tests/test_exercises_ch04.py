@@ -86,7 +86,7 @@ def scores_with(order="ts", tanh=True, use_v=True, fill=NEG_INF, invert=False, m
     (scores_with(mask=False), "padded positions must score -inf"),
     (scores_with(fill=0.0), "padded positions score 0"),
     (scores_with(invert=True), "your mask is inverted"),
-    (scores_with(order="st"), "the order [h_t; h_s]"),
+    (scores_with(order="st"), "the order [s_{t-1}; h_s]"),
     (scores_with(tanh=False), "you forgot the tanh"),
     (scores_with(use_v=False), "dot product with v"),
     (lambda h_t, hs, m, W, v: torch.cat([h_t[:, None].expand(-1, 4, -1), hs], -1) @ W,
@@ -100,7 +100,7 @@ def test_additive_scores_mistakes(answer, hint):
 def test_additive_scores_accepts_a_large_negative_fill_and_the_split_form():
     assert verdict(check_additive_scores, scores_with(fill=-1e9)).status == CORRECT
 
-    def split(h_t, hs, m, W, v):  # W [h_t; h_s] = W_t h_t + W_s h_s
+    def split(h_t, hs, m, W, v):  # W [s_{t-1}; h_s] = W_q s_{t-1} + W_k h_s
         W_t, W_s = W[:, :h_t.size(1)], W[:, h_t.size(1):]
         e = torch.tanh((h_t @ W_t.T)[:, None, :] + hs @ W_s.T) @ v
         return e.masked_fill(~m, NEG_INF)

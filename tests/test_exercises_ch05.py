@@ -62,7 +62,7 @@ def test_the_reference_formula_is_right():
 
 @pytest.mark.parametrize(("answer", "hint"), [
     (attention_count(dec_in_ctx=False), "its input weights are 4H x (E + H)"),
-    (attention_count(out_2h=False), "the output layer reads [h_t; c_t]"),
+    (attention_count(out_2h=False), "the output layer reads [s_t; c_t]"),
     (attention_count(attention=False), "you left out the attention"),
     (attention_count(w_halves=1), "you counted one"),
     (attention_count(v=False), "the attention's vector v"),

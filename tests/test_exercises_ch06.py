@@ -76,7 +76,7 @@ def _rows(parents, K, offset=None):
 @pytest.mark.parametrize(("answer", "hint"), [
     (lambda state, parents, K: state, "unchanged"),
     (lambda state, parents, K: tuple(t.index_select(1, parents.view(-1)) for t in state),
-     "offset b K"),
+     "offset b k"),
     (lambda state, parents, K: tuple(t.index_select(1, _rows(parents, K, parents.size(0)))
                                      for t in state), "not b B"),
     (lambda state, parents, K: (state[0].index_select(1, _rows(parents, K)), state[1]),
@@ -140,7 +140,7 @@ def own_best(log_probs, scores, K):
     (beam(over_batch=True), "topk ran over every sentence at once"),
     (beam(swap=True), "parent and token are swapped"),
     (beam(parent_by="K"), "not by K"),
-    (beam(offset=True), "leave out the offset b K"),
+    (beam(offset=True), "leave out the offset b k"),
     (beam(transpose_scores=True), "not the transpose"),
     (beam(order="reversed"), "best first"),
     (lambda lp, s, K: beam()(lp, s, K)[:2], "return three tensors"),

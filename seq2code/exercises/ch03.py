@@ -3,8 +3,8 @@
 - :func:`check_lstm_parameters`: the parameter count of ``build_model("lstm", ...)`` by hand;
 - :func:`check_lstm_step`: one LSTM step from raw weight tensors laid out as an
   ``nn.LSTMCell``'s (``W_ih``, ``W_hh``, ``b_ih``, ``b_hh``);
-- :func:`check_run_lstm`: an LSTM over a padded batch, carrying ``(h, c)`` across steps and
-  holding it still over padding.
+- :func:`check_run_lstm`: an LSTM over a padded batch, carrying ``(h, c)`` (PyTorch's names:
+  ``c`` is the cell m) across steps and holding it still over padding.
 """
 
 from __future__ import annotations
@@ -86,7 +86,8 @@ def _pair(result, what: str = "your function") -> tuple[torch.Tensor, torch.Tens
 
 @exercise
 def check_lstm_step(lstm_step):
-    """h_t and c_t agree with nn.LSTMCell on the same weights."""
+    """h_t and c_t (the cell m_t, in PyTorch's name) agree with nn.LSTMCell on the same
+    weights."""
     b, e, h = 2, 3, 4
     cell = _cell(e, h)
     weights = _weights(cell)
@@ -127,11 +128,12 @@ def check_lstm_step(lstm_step):
             (variant(order="fiog"), order_hint),
             (variant(order="iofg"), order_hint),
             (variant(g_act=torch.sigmoid), "the candidate g_t uses tanh, not sigmoid"),
-            (variant(h_tanh=False), "h_t = o_t * tanh(c_t): you forgot the tanh of the cell"),
-            (variant(use_i=False), "c_t = f_t * c_{t-1} + i_t * g_t: the input gate i_t "
-             "must scale the candidate"),
-            (variant(use_f=False), "c_t = f_t * c_{t-1} + i_t * g_t: the forget gate f_t "
-             "must scale the old cell"),
+            (variant(h_tanh=False), "h_t = o_t * tanh(m_t), m_t being your "
+             "c_t: you forgot the tanh of the cell"),
+            (variant(use_i=False), "m_t = f_t * m_{t-1} + i_t * g_t (your c_t and c_prev): "
+             "the input gate i_t must scale the candidate"),
+            (variant(use_f=False), "m_t = f_t * m_{t-1} + i_t * g_t (your c_t and c_prev): "
+             "the forget gate f_t must scale the old cell"),
             (variant(bias_hh=False), "you forgot `b_hh`: PyTorch adds two biases, b_ih and "
              "b_hh"),
             (variant(bias_ih=False), "you forgot `b_ih`: PyTorch adds two biases, b_ih and "
@@ -148,7 +150,7 @@ def _run(xs, lengths, cell: nn.LSTMCell, carry_h: bool = True, carry_c: bool = T
     """The LSTM over a padded batch; each argument reproduces one typical mistake."""
     batch, steps, _ = xs.shape
     h = xs.new_zeros(batch, cell.hidden_size)  # [B, H]  h_0
-    c = xs.new_zeros(batch, cell.hidden_size)  # [B, H]  c_0
+    c = xs.new_zeros(batch, cell.hidden_size)  # [B, H]  m_0 (PyTorch's c_0)
     outputs = []
     for t in range(steps):
         h_in = h if carry_h else torch.zeros_like(h)

@@ -2,7 +2,8 @@
 
 - :func:`check_context`: the context vector ``c_t = sum_s alpha_{t,s} h_s``;
 - :func:`check_masked_softmax`: softmax over the source positions, exactly 0 at padding;
-- :func:`check_additive_scores`: ``v^T tanh(W [h_t; h_s])`` with padded positions at ``-inf``.
+- :func:`check_additive_scores`: ``v^T tanh(W [s_{t-1}; h_s])`` with padded positions at
+  ``-inf``.
 """
 
 from __future__ import annotations
@@ -104,25 +105,25 @@ def check_masked_softmax(masked_softmax):
 
 @exercise
 def check_additive_scores(additive_scores):
-    """e_{t,s} = v^T tanh(W [h_t; h_s]) at real positions, -inf at padding."""
+    """e_{t,s} = v^T tanh(W [s_{t-1}; h_s]) at real positions, -inf at padding."""
     g = torch.Generator().manual_seed(0)
     b, s, h_t_dim, h_s_dim, a = 2, 4, 3, 2, 6
-    h_t = torch.randn(b, h_t_dim, generator=g)  # [B, H_t]
-    hs = torch.randn(b, s, h_s_dim, generator=g)  # [B, S, H_s]
+    h_t = torch.randn(b, h_t_dim, generator=g)  # [B, H]  s_{t-1}
+    hs = torch.randn(b, s, h_s_dim, generator=g)  # [B, S, H_enc]  h_s
     mask = _mask([4, 2], s)  # [B, S]
-    W = torch.randn(a, h_t_dim + h_s_dim, generator=g) * 0.8  # [A, H_t + H_s]
+    W = torch.randn(a, h_t_dim + h_s_dim, generator=g) * 0.8  # [A, H + H_enc]
     v = torch.randn(a, generator=g)  # [A]
     result = _call(additive_scores, (h_t.clone(), hs.clone(), mask.clone(), W.clone(),
                                      v.clone()),
-                   f"h_t is [B, H_t] = [{b}, {h_t_dim}], hs is [B, S, H_s] = "
-                   f"[{b}, {s}, {h_s_dim}] and W is [A, H_t + H_s] = [{a}, "
-                   f"{h_t_dim + h_s_dim}]: repeat h_t over the S positions "
-                   "(`h_t[:, None, :].expand(-1, S, -1)`), concatenate on the last axis and "
+                   f"s_prev is [B, H] = [{b}, {h_t_dim}], hs is [B, S, H_enc] = "
+                   f"[{b}, {s}, {h_s_dim}] and W is [A, H + H_enc] = [{a}, "
+                   f"{h_t_dim + h_s_dim}]: repeat s_prev over the S positions "
+                   "(`s_prev[:, None, :].expand(-1, S, -1)`), concatenate on the last axis and "
                    "multiply by `W.T`")
     result = expect_shape(result, (b, s), "your scores")
     if result.is_floating_point():  # a very negative finite fill works as well as -inf
         result = result.masked_fill(result <= -1e8, NEG_INF)
-    pairs = torch.cat([h_t[:, None, :].expand(-1, s, -1), hs], dim=-1)  # [B, S, H_t + H_s]
+    pairs = torch.cat([h_t[:, None, :].expand(-1, s, -1), hs], dim=-1)  # [B, S, H + H_enc]
     hidden = torch.tanh(pairs @ W.T)  # [B, S, A]
     raw = hidden @ v  # [B, S]
     swapped = torch.cat([hs, h_t[:, None, :].expand(-1, s, -1)], dim=-1)
@@ -134,9 +135,9 @@ def check_additive_scores(additive_scores):
         (raw.masked_fill(mask, NEG_INF), "your mask is inverted: True marks the real "
          "positions, fill where it is False (`~mask`)"),
         ((swapped @ W.T).tanh().matmul(v).masked_fill(~mask, NEG_INF), "concatenate in the "
-         "order [h_t; h_s]: the first H_t columns of W multiply the query h_t"),
+         "order [s_{t-1}; h_s]: the first H columns of W multiply the query s_{t-1}"),
         ((pairs @ W.T @ v).masked_fill(~mask, NEG_INF), "you forgot the tanh: "
-         "e = v^T tanh(W [h_t; h_s])"),
+         "e = v^T tanh(W [s_{t-1}; h_s])"),
         (hidden.sum(-1).masked_fill(~mask, NEG_INF), "the hidden layer is summed: take its "
          "dot product with v (`@ v`)"),
     ])

@@ -27,21 +27,22 @@ def _attention_mistakes(v_src: int, v_tgt: int, e: int, h: int) -> dict[int, str
     return {
         -4 * h * h: "the decoder's LSTM reads [e(y_{t-1}); c_t], of size E + H: its input "
                     "weights are 4H x (E + H), not 4H x E",
-        -h * v_tgt: "the output layer reads [h_t; c_t], of size 2H: its weight is "
+        -h * v_tgt: "the output layer reads [s_t; c_t], of size 2H: its weight is "
                     "2H x V_tgt, not H x V_tgt",
-        -(2 * h * h + h): "you left out the attention: W_t and W_s (H x H each) and v (H)",
-        -h * h: "the attention's W = [W_t  W_s] multiplies [h_t; h_s], of size 2H: it has "
-                "2 H x H weights, you counted one",
+        -(2 * h * h + h): "you left out the attention: W_q and W_k (the library's "
+                          "W_t and W_s, H x H each) and v (H)",
+        -h * h: "the attention's W = [W_q  W_k] multiplies [s_{t-1}; h_s], of size 2H: it "
+                "has 2 H x H weights, you counted one",
         -h: "you left out the attention's vector v (H entries)",
         h: "the attention's layers have no bias (W_t, W_s and v are bias-free)",
         # nn.Linear's default bias=True, for W_t and W_s (H each) and for v (1)
         2 * h + 1: "you gave the attention biases (H for W_t, H for W_s, 1 for v), as "
                    "`nn.Linear` would by default: the course's attention has none, "
-                   "v^T tanh(W_t h_t + W_s h_s) is built with `bias=False`",
+                   "v^T tanh(W_q s_{t-1} + W_k h_s) is built with `bias=False`",
         2 * h: "you gave W_t and W_s a bias (H each): the course's attention has none, "
-               "v^T tanh(W_t h_t + W_s h_s) is built with `bias=False`",
+               "v^T tanh(W_q s_{t-1} + W_k h_s) is built with `bias=False`",
         h + 1: "you gave the attention biases (H for W, 1 for v): the course's attention "
-               "has none, v^T tanh(W [h_t; h_s]) is built with `bias=False`",
+               "has none, v^T tanh(W [s_{t-1}; h_s]) is built with `bias=False`",
         1: "you gave the attention's v a bias (1 number): v is a plain vector, "
            "v^T tanh(...) has no bias",
         -8 * h: "PyTorch keeps two bias vectors per LSTM layer, b_ih and b_hh: count both, "
@@ -53,7 +54,7 @@ def _attention_mistakes(v_src: int, v_tgt: int, e: int, h: int) -> dict[int, str
 
 
 ATTENTION_ADVICE = ("count the two embeddings, the encoder's LSTM, the decoder's LSTM (input "
-                    "[e; c]), the attention (W_t, W_s, v) and the output layer (input [h; c])")
+                    "[e; c]), the attention (W_q, W_k, v) and the output layer (input [s; c])")
 
 
 @exercise

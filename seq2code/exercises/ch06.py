@@ -1,10 +1,12 @@
 """Checks for the exercises of chapter 6 (beam search and the bidirectional encoder).
 
-- :func:`check_normalised_scores`: the length-normalised score ``log P(Y | x) / |Y|^alpha``;
+- :func:`check_normalised_scores`: the length-normalised score
+  ``ell(Y) = log P(Y | x) / |Y|^gamma`` (``gamma`` is the argument ``alpha``);
 - :func:`check_bridge`: the two directions' final states ``[2, B, H]`` into the decoder's
   ``[1, B, H]``, ``tanh(W [h_fwd; h_bwd] + b)``;
-- :func:`check_reorder_state`: the LSTM state of ``B K`` rows reordered for the surviving beams;
-- :func:`check_beam_step`: one step of beam search, the ``K`` best of ``K V`` extensions;
+- :func:`check_reorder_state`: the LSTM state of ``B k`` rows reordered for the surviving beams
+  (``k`` the beam width, the argument ``K``);
+- :func:`check_beam_step`: one step of beam search, the ``k`` best of ``k V`` extensions;
 - :func:`check_final_states`: the last layer's two final states of a multi-layer
   bidirectional LSTM, ``[h_n[-2]; h_n[-1]]``.
 """
@@ -98,7 +100,7 @@ def check_bridge(bridge):
 
 
 def _reorder_case() -> tuple[tuple[torch.Tensor, torch.Tensor], torch.Tensor, int]:
-    """An LSTM state of ``B K = 2 x 3`` rows whose every number tells its row, and parents."""
+    """An LSTM state of ``B k = 2 x 3`` rows whose every number tells its row, and parents."""
     B, K, H = 2, 3, 4
     rows = torch.arange(B * K, dtype=torch.float32).view(1, B * K, 1)  # [1, N, 1]
     h = rows + 0.01 * torch.arange(H).view(1, 1, H)  # [1, N, H]: row r holds r.00 .. r.03
@@ -109,7 +111,8 @@ def _reorder_case() -> tuple[tuple[torch.Tensor, torch.Tensor], torch.Tensor, in
 
 @exercise
 def check_reorder_state(reorder_state):
-    """reorder_state((h, c), parents, K): row b K + k copies row b K + parents[b, k]."""
+    """reorder_state((h, c), parents, K): row b k + j copies row b k + parents[b, j]
+    (k = K, the beam width)."""
     (h, c), parents, K = _reorder_case()
     rows = (torch.arange(parents.size(0)).unsqueeze(1) * K + parents).view(-1)  # [N]
     try:
@@ -120,7 +123,7 @@ def check_reorder_state(reorder_state):
             raise hint from error
         if isinstance(error, IndexError) or "out of range" in str(error):
             raise Hint("an index is out of range: the rows of the state are axis 1 of "
-                       "[1, N, H], and row b K + k is beam k of source b") from error
+                       "[1, N, H], and row b k + j is beam j of source b") from error
         raise
     if not isinstance(got, (tuple, list)) or len(got) != 2:
         raise Hint("return the pair (h, c), both reordered")
@@ -129,11 +132,11 @@ def check_reorder_state(reorder_state):
     mistakes_h = [
         (h, "the state is unchanged: select the parents' rows with "
          "h.index_select(1, rows)"),
-        (h.index_select(1, flat), "parents[b, k] counts beams *within* source b: add the "
-         "offset b K to get the row, rows = b K + parents[b, k]"),
+        (h.index_select(1, flat), "parents[b, j] counts beams *within* source b: add the "
+         "offset b k to get the row, rows = b k + parents[b, j] (k = K)"),
         (h.index_select(1, (torch.arange(parents.size(0)).unsqueeze(1) * parents.size(0)
                              + parents).view(-1)),
-         "the offset of source b is b K (K beams per source), not b B"),
+         "the offset of source b is b k (k = K beams per source), not b B"),
     ]
     expect_close(new_h, h.index_select(1, rows), "the new h", mistakes=mistakes_h)
     expect_close(new_c, c.index_select(1, rows), "the new c",
@@ -146,7 +149,7 @@ def check_reorder_state(reorder_state):
 # --------------------------------------------------------------------------------------
 
 def _beam_case(first: bool) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """``log_probs`` ``[B K, V]`` and running ``scores`` ``[B, K]`` for ``B, K, V = 2, 3, 5``;
+    """``log_probs`` ``[B k, V]`` and running ``scores`` ``[B, k]`` for ``B, k, V = 2, 3, 5``;
     ``first``: the first step, where only beam 0 of each sentence is alive."""
     B, K, V = 2, 3, 5
     g = torch.Generator().manual_seed(3 if first else 4)
@@ -160,7 +163,7 @@ def _beam_case(first: bool) -> tuple[torch.Tensor, torch.Tensor, int]:
 
 
 def _beam_answer(log_probs: torch.Tensor, scores: torch.Tensor, K: int):
-    """The right step: the K best of the K V extensions of each sentence, best first."""
+    """The right step: the k best of the k V extensions of each sentence, best first."""
     B, V = scores.size(0), log_probs.size(-1)
     total = (scores.unsqueeze(-1) + log_probs.view(B, K, V)).view(B, K * V)  # [B, K V]
     top, ids = total.topk(K, dim=-1)  # [B, K] each
@@ -175,29 +178,29 @@ def _beam_mistakes(log_probs: torch.Tensor, scores: torch.Tensor, K: int):
     top, ids = log_probs.view(B, K * V).topk(K, dim=-1)
     mistakes.append(((top, ids // V, ids % V),
                      "the new scores must add each beam's running score: log P(y_<t w) = "
-                     "scores[b, k] + log p(w | beam k); without it a weak beam's best token "
+                     "scores[b, j] + log p(w | beam j); without it a weak beam's best token "
                      "beats a strong beam's second best"))
     best, token = total.max(dim=-1)  # [B K] each: every beam's own best extension
     mistakes.append(((best.view(B, K), torch.arange(K).expand(B, K), token.view(B, K)),
-                     "each beam kept its own best extension: the survivors are the K best of "
-                     "all K V extensions of the sentence, so a strong beam may have several "
-                     "children and a weak one none. Flatten [B, K, V] to [B, K V] before "
+                     "each beam kept its own best extension: the survivors are the k best of "
+                     "all k V extensions of the sentence, so a strong beam may have several "
+                     "children and a weak one none. Flatten [B, k, V] to [B, k V] before "
                      "topk"))
     top, ids = total.view(B, K * V).topk(K, dim=-1)
     mistakes.append(((top, ids % V, ids // V),
-                     "parent and token are swapped: candidate j of [B, K V] is token j % V "
-                     "of beam j // V"))
+                     "parent and token are swapped: candidate r of [B, k V] is token r % V "
+                     "of beam r // V"))
     mistakes.append(((top, ids // K, ids % K),
-                     "candidate j of [B, K V] extends beam j // V with token j % V: divide "
+                     "candidate r of [B, k V] extends beam r // V with token r % V: divide "
                      "by the vocabulary size V, not by K"))
     mistakes.append(((top, ids // V + K * torch.arange(B).unsqueeze(1), ids % V),
-                     "parents count the beams *within* the sentence, 0 to K - 1: leave out "
-                     "the offset b K"))
+                     "parents count the beams *within* the sentence, 0 to k - 1: leave out "
+                     "the offset b k"))
     wrong_layout = (scores.T.reshape(-1, 1) + log_probs).view(B, K * V)  # rows as k B + b
     top, ids = wrong_layout.topk(K, dim=-1)
     mistakes.append(((top, ids // V, ids % V),
-                     "row b K + k of log_probs is beam k of sentence b: add scores.view(-1, 1) "
-                     "(or view log_probs as [B, K, V]), not the transpose"))
+                     "row b k + j of log_probs is beam j of sentence b: add scores.view(-1, 1) "
+                     "(or view log_probs as [B, k, V]), not the transpose"))
     return mistakes
 
 
@@ -208,7 +211,7 @@ def _same_step(got, want) -> bool:
 
 @exercise
 def check_beam_step(beam_step):
-    """beam_step(log_probs, scores, K) keeps the K best of the K V extensions of each
+    """beam_step(log_probs, scores, K) keeps the k = K best of the k V extensions of each
     sentence (running score added), best first, with the parent beam and the token."""
     for first in (True, False):
         log_probs, scores, K = _beam_case(first)
@@ -216,22 +219,22 @@ def check_beam_step(beam_step):
         try:
             got = beam_step(log_probs.clone(), scores.clone(), K)
         except RuntimeError as error:
-            hint = shape_error_hint(error, f"log_probs is [B K, V] = [{B * K}, {V}] and scores "
-                                    f"[B, K] = [{B}, {K}]: view log_probs as [B, K, V] and "
+            hint = shape_error_hint(error, f"log_probs is [B k, V] = [{B * K}, {V}] and scores "
+                                    f"[B, k] = [{B}, {K}]: view log_probs as [B, k, V] and "
                                     "add scores.unsqueeze(-1)")
             if hint:
                 raise hint from error
             raise
         if not isinstance(got, (tuple, list)) or len(got) != 3:
-            raise Hint("return three tensors: (new scores, parents, tokens), each [B, K]")
+            raise Hint("return three tensors: (new scores, parents, tokens), each [B, k]")
         new_scores = expect_tensor(got[0], "the new scores")
         if tuple(new_scores.shape) == (B * K, K):
-            raise Hint(f"your scores are [B K, K] = [{B * K}, {K}]: topk ran over each beam's "
-                       "V tokens. The survivors are the K best of all K V extensions of a "
-                       "sentence: flatten to [B, K V] first")
+            raise Hint(f"your scores are [B k, k] = [{B * K}, {K}]: topk ran over each beam's "
+                       "V tokens. The survivors are the k best of all k V extensions of a "
+                       "sentence: flatten to [B, k V] first")
         if tuple(new_scores.shape) == (K,):
-            raise Hint(f"your scores are [K] = [{K}]: topk ran over every sentence at once. "
-                       "Each sentence keeps its own K beams: topk over [B, K V], along dim=-1")
+            raise Hint(f"your scores are [k] = [{K}]: topk ran over every sentence at once. "
+                       "Each sentence keeps its own k beams: topk over [B, k V], along dim=-1")
         got = (new_scores, expect_tensor(got[1], "the parents"),
                expect_tensor(got[2], "the tokens"))
         want = _beam_answer(log_probs, scores, K)

@@ -2,9 +2,9 @@
 
 - :func:`check_extend_target`: target tokens to ids of the extended vocabulary;
 - :func:`check_mixture`: the pointer-generator's final distribution
-  ``P(w) = p_gen P_vocab(w) + (1 - p_gen) sum_{i: x_i = w} a_i``;
-- :func:`check_coverage_loss`: ``sum_t sum_i min(a_{t,i}, c_{t,i})`` with
-  ``c_t = sum_{t' < t} a_{t'}``.
+  ``P(w) = p_gen P_vocab(w) + (1 - p_gen) sum_{s: x_s = w} alpha_{t,s}``;
+- :func:`check_coverage_loss`: ``sum_t sum_s min(alpha_{t,s}, kappa_{t,s})`` with the coverage
+  ``kappa_t = sum_{t' < t} alpha_{t'}``.
 """
 
 from __future__ import annotations
@@ -93,8 +93,8 @@ def _keep_one(gen, values, src_ext, *, first: bool, overwrite: bool) -> torch.Te
 
 @exercise
 def check_mixture(mixture):
-    """P(w) = p_gen P_vocab(w) + (1 - p_gen) sum_{i: x_i = w} a_i over the V + S extended
-    ids, repeated source words adding up."""
+    """P(w) = p_gen P_vocab(w) + (1 - p_gen) sum_{s: x_s = w} alpha_{t,s} over the V + S
+    extended ids, repeated source words adding up."""
     p_vocab, attention, src_ext, p_gen = _mixture_case()
     b, v = p_vocab.shape
     s = attention.size(1)
@@ -130,24 +130,24 @@ def check_mixture(mixture):
 
 @exercise
 def check_coverage_loss(coverage_loss):
-    """sum over steps and positions of min(a_t, c_t), c_t the attention of the steps
-    before t (c_1 = 0)."""
+    """sum over steps and positions of min(alpha_t, kappa_t), the coverage kappa_t the
+    attention of the steps before t (kappa_1 = 0)."""
     g = torch.Generator().manual_seed(3)
     t, s = 4, 5
     attention = torch.softmax(2 * torch.randn(t, s, generator=g, dtype=torch.float64), -1)
     cumulative = attention.cumsum(0)
-    before = cumulative - attention  # c_t
+    before = cumulative - attention  # kappa_t
     result = _call(coverage_loss, (attention.clone(),), f"attention is [T, S] = [{t}, {s}]: "
-                   "the coverage c_t is a [S] vector per step, the cumulative sum over steps "
+                   "the coverage kappa_t is a [S] vector per step, the cumulative sum over steps "
                    "(dim 0) minus the current step")
     result = torch.as_tensor(result, dtype=torch.float64)
     expect_close(result, torch.minimum(attention, before).sum(), "your coverage loss",
                  mistakes=[
-                     (torch.minimum(attention, cumulative).sum(), "the coverage c_t holds "
-                      "the steps *before* t only: subtract the current step from the "
-                      "cumulative sum (with it, min(a_t, c_t) is just a_t)"),
+                     (torch.minimum(attention, cumulative).sum(), "the coverage kappa_t "
+                      "holds the steps *before* t only: subtract the current step from the "
+                      "cumulative sum (with it, min(alpha_t, kappa_t) is just alpha_t)"),
                      (torch.maximum(attention, before).sum(), "the loss takes the *minimum* "
-                      "of a_t and c_t: it is 0 where either is 0"),
+                      "of alpha_t and kappa_t: it is 0 where either is 0"),
                      (torch.minimum(attention, attention.cumsum(1) - attention).sum(),
                       "the coverage sums over decoding steps (dim 0), not over positions"),
                      (torch.minimum(attention, before).sum(1).mean(), "sum over the steps "
