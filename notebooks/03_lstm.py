@@ -71,7 +71,7 @@ from seq2code.tokens import tokenize_nl
 
 torch.manual_seed(0)
 profile = get_profile()
-print(profile)
+print(profile.describe())
 
 # %% [markdown]
 # ## 3.1 Three gates and a cell
@@ -114,7 +114,7 @@ print(profile)
 # cell, $\partial m_t / \partial m_{t-1} = \operatorname{diag}(f_t)$ (plus terms through the
 # gates): where the forget gate stays near 1, the gradient flows back unchanged over many
 # steps, where the RNN's $\partial h_t / \partial h_{t-1} = \operatorname{diag}(1 - h_t^2)\,
-# W_h$ shrinks it a little at every step.
+# W_{hh}$ shrinks it a little at every step.
 #
 # ## 3.2 An LSTM cell from scratch
 #
@@ -279,7 +279,8 @@ def decoder_step_by_hand(model: Seq2Seq, prev: torch.Tensor, state):
 
 with torch.no_grad():
     h_S, m_S = encode_by_hand(model, batch.src, batch.src_lens)  # [B, H] each
-    enc = model.encoder(batch.src, batch.src_lens)  # state (h, c): [1, B, H] each
+    enc = model.encoder(batch.src, batch.src_lens)  # (h_S, m_S), PyTorch's (h, c)
+    # enc.state: [1, B, H] each
     logits_1, _ = decoder_step_by_hand(model, batch.tgt_in[:, 0], (h_S, m_S))  # [B, V]
     step = model.decoder(batch.tgt_in[:, 0], enc.state, enc)  # logits [B, V]
 torch.testing.assert_close((h_S, m_S), (enc.state[0][0], enc.state[1][0]))
@@ -497,8 +498,9 @@ assert reach["LSTM"] > reach["RNN"], reach
 
 # %% [markdown]
 # Read the plot from the right: at the last word both curves start at 1. Moving left, each
-# step back multiplies the RNN's gradient by its Jacobian $\operatorname{diag}(1 - h^2) W_h$;
-# the LSTM's can pass through the cell, scaled only by forget gates that can stay near 1.
+# step back multiplies the RNN's gradient by its Jacobian
+# $\operatorname{diag}(1 - h^2) W_{hh}$; the LSTM's can pass through the cell, scaled only
+# by forget gates that can stay near 1.
 # The reach printed above is the value at the left end of each curve: the LSTM's is the
 # larger one, so its first words get a larger share of the training signal.
 #
@@ -762,7 +764,7 @@ for winner in first:
 #
 # <details><summary>Hint</summary>
 # Each of the four blocks i, f, g, o has the weights and biases of one tanh RNN layer:
-# W_i (H x E), W_h (H x H), b_ih and b_hh (H each).
+# W_ih (H x E), W_hh (H x H), b_ih and b_hh (H each).
 # </details>
 
 # %% tags=["exercise"]

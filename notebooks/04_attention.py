@@ -73,7 +73,7 @@ from seq2code.vocab import EOS_ID, SOS_ID
 
 torch.manual_seed(0)
 profile = get_profile()
-print(profile)
+print(profile.describe())
 
 # %% [markdown]
 # ## 4.1 Score, softmax, context
@@ -88,10 +88,10 @@ print(profile)
 # e_{t,s} = \mathrm{score}(s_{t-1}, h_s) = v^\top \tanh\!\big(W [s_{t-1}; h_s]\big),
 # $$
 #
-# where $[s_{t-1}; h_s]$ is the concatenation, $W$ has shape $[A, H_t + H_s]$ ($H_t$ the
-# size of the query, $H_s$ that of an encoder state) and $v$ has $A$ entries. A softmax
-# over the source positions turns the scores into **weights** that are positive and sum to
-# one,
+# where $[s_{t-1}; h_s]$ is the concatenation, $W$ has shape $[A, H + H_\text{enc}]$ ($H$
+# the size of the query, $H_\text{enc}$ that of an encoder state) and $v$ has $A$ entries.
+# A softmax over the source positions turns the scores into **weights** that are positive
+# and sum to one,
 #
 # $$
 # \alpha_{t,s} = \frac{\exp(e_{t,s})}{\sum_{s'=1}^{S} \exp(e_{t,s'})},
@@ -117,28 +117,28 @@ def additive_attention(s_prev, hs, W, v):
     """Bahdanau attention for one query, written literally.
 
     Args:
-        s_prev: ``[H_t]`` the query s_{t-1} (the decoder's previous state).
-        hs: ``[S, H_s]`` the encoder states h_1..h_S.
-        W: ``[A, H_t + H_s]`` the score's first layer.
+        s_prev: ``[H]`` the query s_{t-1} (the decoder's previous state).
+        hs: ``[S, H_enc]`` the encoder states h_1..h_S.
+        W: ``[A, H + H_enc]`` the score's first layer.
         v: ``[A]`` the score's output vector.
 
     Returns:
-        ``(c_t [H_s], alpha_t [S])``.
+        ``(c_t [H_enc], alpha_t [S])``.
     """
     scores = []
     for h_s in hs:
-        pair = torch.cat([s_prev, h_s])  # [H_t + H_s]  [s_{t-1}; h_s]
+        pair = torch.cat([s_prev, h_s])  # [H + H_enc]  [s_{t-1}; h_s]
         scores.append(v @ torch.tanh(W @ pair))  # scalar e_{t,s}
     e = torch.stack(scores)  # [S]
     alpha = torch.exp(e) / torch.exp(e).sum()  # [S] softmax
-    c = (alpha[:, None] * hs).sum(dim=0)  # [H_s]  c_t = sum_s alpha_{t,s} h_s
+    c = (alpha[:, None] * hs).sum(dim=0)  # [H_enc]  c_t = sum_s alpha_{t,s} h_s
     return c, alpha
 
 
 attention = AdditiveAttention(query_dim=4, key_dim=3, attn_dim=6)
-s_prev = torch.randn(4)  # [H_t = 4]  s_{t-1}
-hs = torch.randn(5, 3)  # [S = 5, H_s = 3]  h_1..h_S
-W = torch.cat([attention.W_t.weight, attention.W_s.weight], dim=1)  # [6, 7]  [W_t  W_s]
+s_prev = torch.randn(4)  # [H = 4]  s_{t-1}
+hs = torch.randn(5, 3)  # [S = 5, H_enc = 3]  h_1..h_S
+W = torch.cat([attention.W_t.weight, attention.W_s.weight], dim=1)  # [6, 7]  [W_q  W_k]
 v = attention.v.weight[0]  # [6]
 with torch.no_grad():
     c_ours, alpha_ours = additive_attention(s_prev, hs, W, v)
@@ -157,8 +157,9 @@ torch.testing.assert_close(c_ours, c_lib[0])
 assert abs(alpha_ours.sum().item() - 1) < 1e-5
 
 # %% [markdown]
-# The library splits $W$ into its decoder half $W_t$ and its source half $W_s$ (more on
-# that in 4.4) and does the same for a whole batch at once. Its masking helper comes first:
+# The library splits $W$ into its query half $W_q$ (the parameter `W_t`) and its source
+# half $W_k$ (`W_s`) (more on that in 4.4) and does the same for a whole batch at once.
+# Its masking helper comes first:
 
 # %%
 show_source(masked_softmax)
@@ -170,7 +171,7 @@ show_source(AdditiveAttention)
 # ## 4.3 Masking the padding
 #
 # In a batch, short descriptions are padded to the longest one. A padded position holds no
-# word, and its encoder "state" is zero, but $\tanh(W_t s_{t-1} + W_s \cdot 0)$ still gives
+# word, and its encoder "state" is zero, but $\tanh(W_q s_{t-1} + W_k \cdot 0)$ still gives
 # it a score, and a softmax over all positions would give it weight. `masked_softmax` sets
 # those scores to $-\infty$ before the softmax, so their weight is $e^{-\infty} = 0$
 # *exactly*, and the other weights still sum to one. Here is a batch of three descriptions
@@ -178,7 +179,7 @@ show_source(AdditiveAttention)
 
 # %%
 lengths = torch.tensor([5, 3, 2])
-values = torch.randn(3, 5, 3)  # [B=3, S=5, H_s=3] encoder states
+values = torch.randn(3, 5, 3)  # [B=3, S=5, H_enc=3] encoder states
 mask = torch.arange(5)[None, :] < lengths[:, None]  # [B, S] True at real positions
 values = values * mask[..., None]  # zeros at padding, as the encoder returns them
 with torch.no_grad():
@@ -197,17 +198,17 @@ assert (weights[mask] > 0).all()
 # ## 4.4 Computing the source half once
 #
 # Split $W$ into the columns that multiply $s_{t-1}$ and those that multiply $h_s$,
-# $W = [W_t \; W_s]$. Then
+# $W = [W_q \; W_k]$. Then
 #
 # $$
-# W [s_{t-1}; h_s] = W_t s_{t-1} + W_s h_s .
+# W [s_{t-1}; h_s] = W_q s_{t-1} + W_k h_s .
 # $$
 #
-# $W_s h_s$ does not depend on the decoding step: it can be computed **once per sentence**
+# $W_k h_s$ does not depend on the decoding step: it can be computed **once per sentence**
 # (`project_keys`) and reused at every step, where the literal form multiplies the whole
-# $[S, H_t + H_s]$ block of pairs by $W$ again at each of the $T$ steps. The two are the
-# same function; here they are on a batch the size of a training batch, and then timed over
-# a whole decoding of $T$ steps.
+# $[S, H + H_\text{enc}]$ block of pairs by $W$ again at each of the $T$ steps. The two
+# are the same function; here they are on a batch the size of a training batch, and then
+# timed over a whole decoding of $T$ steps.
 
 # %%
 B, S, T, H = 64, 30, 30, 256
@@ -221,7 +222,7 @@ with torch.no_grad():
 
 @torch.no_grad()
 def decode_scores(attn, queries, values, precompute):
-    """The scores of all T steps, with the keys W_s h_s computed once (precompute=True) or
+    """The scores of all T steps, with the keys W_k h_s computed once (precompute=True) or
     the literal concatenation at every step."""
     keys = attn.project_keys(values) if precompute else None  # [B, S, A]
     for query in queries:  # query: [B, H] s_{t-1}
@@ -276,7 +277,7 @@ assert flops_keys * 1.5 < flops_concat, (flops_keys, flops_concat)
 # The encoder is the LSTM encoder of chapter 3: its `outputs` (every $h_s$, zeros at
 # padding) and its `mask` are what the decoder attends to, and its last state (the state
 # $h_S$ and the cell $m_S$) starts the decoder as $(s_0, m_0)$. The decoder has four parts:
-# the embedding $e(\cdot)$ of the code tokens, the attention (its $W_t$, $W_s$ and $v$), an
+# the embedding $e(\cdot)$ of the code tokens, the attention (its $W_q$, $W_k$ and $v$), an
 # LSTM cell that reads $[e(y_{t-1}); c_t]$, and the output layer $W_o, b_o$ that reads
 # $[s_t; c_t]$:
 
@@ -284,7 +285,7 @@ assert flops_keys * 1.5 < flops_concat, (flops_keys, flops_concat)
 show_source(AttentionLSTMDecoder.__init__)
 
 # %% [markdown]
-# Its `init_state` takes the encoder's last state and computes the keys $W_s h_s$ once per
+# Its `init_state` takes the encoder's last state and computes the keys $W_k h_s$ once per
 # sentence (section 4.4). Section 4.7 writes one step of this decoder from these parts.
 
 # %%
@@ -337,7 +338,7 @@ assert all(isinstance(p["prediction"], str) for p in attn_predictions)
 # previous token $y_{t-1}$ and the state $(s_{t-1}, m_{t-1})$:
 #
 # $$
-# e_{t,s} = v^\top \tanh(W_t s_{t-1} + W_s h_s), \qquad
+# e_{t,s} = v^\top \tanh(W_q s_{t-1} + W_k h_s), \qquad
 # \alpha_{t,s} = \frac{\exp(e_{t,s})}{\sum_{s'} \exp(e_{t,s'})}, \qquad
 # c_t = \sum_{s} \alpha_{t,s} h_s ,
 # $$
@@ -351,7 +352,7 @@ assert all(isinstance(p["prediction"], str) for p in attn_predictions)
 #
 # The LSTM cell is chapter 3's: four gates from one product with `weight_ih` and one with
 # `weight_hh`, in PyTorch's order $i, f, g, o$; then $m_t = f \odot m_{t-1} + i \odot g$
-# and $s_t = o \odot \tanh(m_t)$. The source half $W_s h_s$ is recomputed at every step,
+# and $s_t = o \odot \tanh(m_t)$. The source half $W_k h_s$ is recomputed at every step,
 # the literal way; section 4.4 showed that it equals the keys computed once.
 
 # %%
@@ -363,7 +364,7 @@ def attention_step_by_hand(decoder, prev, state, enc):
             ``rnn``, ``out``), in eval mode (its dropout off).
         prev: ``[B]`` ids y_{t-1}.
         state: ``hidden`` ``[B, H]`` s_{t-1} (the query) and ``cell`` ``[B, H]`` m_{t-1}.
-        enc: ``outputs`` ``[B, S, H_s]`` h_1..h_S and ``mask`` ``[B, S]``.
+        enc: ``outputs`` ``[B, S, H_enc]`` h_1..h_S and ``mask`` ``[B, S]``.
 
     Returns:
         ``logits`` ``[B, V]``, ``s_t`` ``[B, H]``, ``m_t`` ``[B, H]`` and ``alpha_t``
@@ -371,19 +372,20 @@ def attention_step_by_hand(decoder, prev, state, enc):
     """
     attention, cell, out = decoder.attention, decoder.rnn, decoder.out
     s_prev, m_prev = state.hidden, state.cell  # [B, H] each  s_{t-1}, m_{t-1}
-    hs = enc.outputs  # [B, S, H_s]  h_1..h_S
-    query = s_prev @ attention.W_t.weight.T  # [B, A]  W_t s_{t-1}
-    keys = hs @ attention.W_s.weight.T  # [B, S, A]  W_s h_s
+    hs = enc.outputs  # [B, S, H_enc]  h_1..h_S
+    query = s_prev @ attention.W_t.weight.T  # [B, A]  W_q s_{t-1}
+    keys = hs @ attention.W_s.weight.T  # [B, S, A]  W_k h_s
     e = torch.tanh(query[:, None, :] + keys) @ attention.v.weight[0]  # [B, S]  e_{t,s}
     alpha = masked_softmax(e, enc.mask)  # [B, S]  alpha_{t,s}, 0 at padding
-    c = (alpha[:, :, None] * hs).sum(dim=1)  # [B, H_s]  c_t
-    x = torch.cat([decoder.embedding(prev), c], dim=-1)  # [B, E + H_s]  [e(y_{t-1}); c_t]
+    c = (alpha[:, :, None] * hs).sum(dim=1)  # [B, H_enc]  c_t
+    x = torch.cat([decoder.embedding(prev), c], dim=-1)  # [B, E + H_enc]
+    # x: [e(y_{t-1}); c_t]
     gates = (x @ cell.weight_ih.T + cell.bias_ih
              + s_prev @ cell.weight_hh.T + cell.bias_hh)  # [B, 4H]
     i, f, g, o = gates.chunk(4, dim=-1)  # [B, H] each, PyTorch's order
     m = torch.sigmoid(f) * m_prev + torch.sigmoid(i) * torch.tanh(g)  # [B, H]  m_t
     s = torch.sigmoid(o) * torch.tanh(m)  # [B, H]  s_t
-    features = torch.cat([s, c], dim=-1)  # [B, H + H_s]  [s_t; c_t]
+    features = torch.cat([s, c], dim=-1)  # [B, H + H_enc]  [s_t; c_t]
     logits = features @ out.weight.T + out.bias  # [B, V]  W_o [s_t; c_t] + b_o
     return logits, s, m, alpha
 
@@ -472,7 +474,7 @@ assert by_hand == library and len(by_hand) == batch.src.size(0)
 
 # %% [markdown]
 # The library's step is the same computation. The attention is a plug (`attend`, which
-# reads the keys $W_s h_s$ from the state's `memory`, computed once by `init_state`), the
+# reads the keys $W_k h_s$ from the state's `memory`, computed once by `init_state`), the
 # LSTM cell is PyTorch's `nn.LSTMCell`, and the output layer runs in `scores`, so that
 # training can run it once for all the steps of a batch:
 
@@ -873,13 +875,13 @@ check_masked_softmax(softmax_with_mask, strict=True)
 # Write `additive_scores(s_prev, hs, mask, W, v)`, the scores
 # $e_{t,s} = v^\top \tanh(W [s_{t-1}; h_s])$ of one query per row against every source
 # position, in the literal form of section 4.1 (concatenate, then multiply by $W$), for a
-# batch: `s_prev` is the query $s_{t-1}$, `[B, H_t]`; `hs` the encoder states,
-# `[B, S, H_s]`; `mask` `[B, S]`, `W` `[A, H_t + H_s]` and `v` `[A]`. Return `[B, S]`
+# batch: `s_prev` is the query $s_{t-1}$, `[B, H]`; `hs` the encoder states,
+# `[B, S, H_enc]`; `mask` `[B, S]`, `W` `[A, H + H_enc]` and `v` `[A]`. Return `[B, S]`
 # scores, with `-inf` at padded positions so that the softmax gives them weight 0.
 #
 # <details><summary>Hint</summary>
 # Work out the shapes first. W multiplies one pair <code>[s_{t-1}; h_s]</code> per source
-# position, so the query is needed once per position, <code>[B, S, H_t]</code>, next to
+# position, so the query is needed once per position, <code>[B, S, H]</code>, next to
 # <code>hs</code> (<code>expand</code> repeats an axis of size 1 without copying). Once the
 # two are concatenated, the rest is the formula read from the inside out, with a batch of
 # row vectors multiplied as in chapter 2. Fill the padded positions last.
@@ -906,8 +908,8 @@ from seq2code.exercises.ch04 import check_additive_scores
 def additive_scores(s_prev, hs, mask, W, v):
     """``e_{t,s} = v^T tanh(W [s_{t-1}; h_s])`` [B, S], ``-inf`` where ``mask`` [B, S] is
     False."""
-    queries = s_prev[:, None, :].expand(-1, hs.size(1), -1)  # [B, S, H_t]
-    pairs = torch.cat([queries, hs], dim=-1)  # [B, S, H_t + H_s]  [s_{t-1}; h_s]
+    queries = s_prev[:, None, :].expand(-1, hs.size(1), -1)  # [B, S, H]
+    pairs = torch.cat([queries, hs], dim=-1)  # [B, S, H + H_enc]  [s_{t-1}; h_s]
     scores = torch.tanh(pairs @ W.T) @ v  # [B, S, A] -> [B, S]
     return scores.masked_fill(~mask, float("-inf"))
 
@@ -922,7 +924,7 @@ check_additive_scores(additive_scores, strict=True)
 #   with a softmax and reads the context $c_t = \sum_s \alpha_{t,s} h_s$.
 # - Padded positions are masked with $-\infty$ before the softmax: their weight is exactly
 #   0.
-# - $W [s_{t-1}; h_s] = W_t s_{t-1} + W_s h_s$: the source half is computed once per
+# - $W [s_{t-1}; h_s] = W_q s_{t-1} + W_k h_s$: the source half is computed once per
 #   sentence, the same function at a fraction of the cost per step.
 # - One decoder step is the attention, an LSTM cell that reads $[e(y_{t-1}); c_t]$ and
 #   moves to $(s_t, m_t)$, and an output layer that reads $[s_t; c_t]$. Written by hand

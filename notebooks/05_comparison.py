@@ -70,7 +70,7 @@ from seq2code.tables import Table
 
 torch.manual_seed(0)
 profile = get_profile()
-print(profile)
+print(profile.describe())
 
 # %% [markdown]
 # The three models, trained with the same configuration as in chapters 2 to 4 (the course's
@@ -101,8 +101,8 @@ print("from the cache:", {name: t.from_cache for name, t in trained.items()})
 # $$
 #
 # where the attention model's decoder LSTM reads $[e(y_{t-1}); c_t]$ (size $E + H$), the
-# attention has $W_t$, $W_s$ ($H \times H$ each) and $v$, and the output layer reads
-# $[h_t; c_t]$ (size $2H$). `expected_parameters` is this formula; `count_parameters`
+# attention has $W_q$, $W_k$ ($H \times H$ each) and $v$, and the output layer reads
+# $[s_t; c_t]$ (size $2H$). `expected_parameters` is this formula; `count_parameters`
 # counts the tensors of a built model. At the course's reference setting ($E = 128$,
 # $H = 256$, vocabularies of 60 tokens), and at this profile's Django vocabularies and model
 # size (the size of the models trained here: the `cpu` profile halves $H$ to fit a laptop's
@@ -147,7 +147,7 @@ assert all(row[4] > 0.4 for row in param_rows[3:])  # ... and then a large share
 # %% [markdown]
 # At 60 tokens the recurrent layers hold most of the parameters; at the Django
 # vocabularies the embeddings and the output layer (which grows with $V_t$, twice as fast
-# in the attention model since it reads $[h_t; c_t]$) take a large share.
+# in the attention model since it reads $[s_t; c_t]$) take a large share.
 
 # %% [markdown]
 # ## 5.2 Time per epoch
@@ -184,12 +184,12 @@ assert all(len(t.history.epoch_seconds) == t.history.dev_exact_match.__len__()
 #
 # Most tutorials (bentrevett's *pytorch-seq2seq*, the PyTorch seq2seq tutorial) write the
 # attention model with a Python loop over the target steps that calls the decoder once per
-# step, and an attention that builds the pair $[h_t; h_s]$ for every source position at
+# step, and an attention that builds the pair $[s_{t-1}; h_s]$ for every source position at
 # every step and multiplies it by $W$. Their batches are drawn at random, so each batch is
 # as long as its longest sentence. `seq2code.reference` is the course's own
 # re-implementation of that style (not the tutorials' code itself, which defines other
 # models on other data): the same model as the library's, written time-major, with a
-# per-step decoder loop and the literal concatenation $W [h_t; h_s]$ at every step. Its
+# per-step decoder loop and the literal concatenation $W [s_{t-1}; h_s]$ at every step. Its
 # weights can be loaded from the library's model, and then it computes the same scores:
 
 # %%
@@ -197,7 +197,7 @@ show_source(reference.TutorialAttention)
 
 # %% [markdown]
 # The library computes the same function with three changes of *how*, none of *what*: the
-# source half $W_s h_s$ of the score is computed once per sentence (chapter 4), the
+# source half $W_k h_s$ of the score is computed once per sentence (chapter 4), the
 # embeddings and the output layer run over all teacher-forced steps at once instead of step
 # by step, and the batches group descriptions of similar length, so less padding is
 # computed. `seq2code.bench` trains both on the same seeded sample of Django pairs, with
@@ -274,7 +274,7 @@ display(Markdown(
     f"Per target token, the tutorial-style step computes "
     f"{flops['reference'] / 1e6:,.0f} million floating-point operations and the "
     f"library's {flops['library'] / 1e6:,.0f} million: **{flops['ratio']:.1f}x fewer**, "
-    f"from the keys $W_s h_s$ projected once per sequence instead of at every step "
+    f"from the keys $W_k h_s$ projected once per sequence instead of at every step "
     f"(chapter 4) and from less padding (chapter 1). The measured throughput ratio "
     f"({ratios['train']['value']:.1f}x) is "
     + ("smaller: both pay a per-step overhead (launching many small operations) that "
@@ -701,14 +701,14 @@ assert ours["exact_match_canonical"] < 0.451
 # Write `attention_parameters(V_src, V_tgt, E, H)`, the number of parameters of
 # `build_model("attention", V_src, V_tgt, emb_dim=E, hidden_dim=H)`, from its parts: the
 # two embeddings, the encoder's LSTM (input $E$), the decoder's LSTM (input
-# $[e(y_{t-1}); c_t]$), the attention ($W_t$, $W_s$, $v$, no biases) and the output layer
-# (input $[h_t; c_t]$). The check compares it with `count_parameters` on several sizes.
+# $[e(y_{t-1}); c_t]$), the attention ($W_q$, $W_k$, $v$, no biases) and the output layer
+# (input $[s_t; c_t]$). The check compares it with `count_parameters` on several sizes.
 #
 # <details><summary>Hint</summary>
 # Count part by part. Chapter 3's count of an LSTM layer holds for any input size: write it
 # once as a function of the input size, then use it for the encoder (it reads an embedding)
 # and for the decoder (it reads an embedding and a context side by side: how many numbers
-# is that?). The attention has no biases, and the output layer reads <code>[h_t; c_t]</code>.
+# is that?). The attention has no biases, and the output layer reads <code>[s_t; c_t]</code>.
 # </details>
 
 # %% tags=["exercise"]
@@ -734,8 +734,8 @@ def attention_parameters(V_src, V_tgt, E, H):
         return 4 * (H * n_in + H * H + 2 * H)  # gates i, f, g, o: W_ih, W_hh, b_ih, b_hh
 
     embeddings = V_src * E + V_tgt * E
-    attention = 2 * H * H + H  # W_t, W_s (H x H each), v (H)
-    output = 2 * H * V_tgt + V_tgt  # W_o reads [h_t; c_t], b_o
+    attention = 2 * H * H + H  # W_q, W_k (W_t, W_s) (H x H each), v (H)
+    output = 2 * H * V_tgt + V_tgt  # W_o reads [s_t; c_t], b_o
     return embeddings + lstm_layer(E) + lstm_layer(E + H) + attention + output
 
 

@@ -36,11 +36,11 @@ if "google.colab" in sys.modules or importlib.util.find_spec("seq2code") is None
 #
 # **What you will learn**
 #
-# - why greedy decoding is myopic, and how beam search keeps the $K$ best hypotheses, with
-#   the length-normalised score $\log P(Y \mid x) / |Y|^\alpha$;
-# - how a batch of $B$ sentences and their $K$ beams decode together as $B K$ rows, and how
+# - why greedy decoding is myopic, and how beam search keeps the $k$ best hypotheses, with
+#   the length-normalised score $\ell(Y) = \log P(Y \mid x) / |Y|^\gamma$;
+# - how a batch of $B$ sentences and their $k$ beams decode together as $B k$ rows, and how
 #   the decoder's state follows the beams that survive;
-# - what beam search buys on Django (exact match for $K$ = 1, 3, 5, 10) and what it costs
+# - what beam search buys on Django (exact match for $k$ = 1, 3, 5, 10) and what it costs
 #   (sentences per second);
 # - a bidirectional LSTM encoder: the shapes of its outputs and final states, the bridge
 #   that turns the two final states into the decoder's first state, and why the source
@@ -78,7 +78,7 @@ from seq2code.tokens import untokenize_code
 
 torch.manual_seed(0)
 profile = get_profile()
-print(profile)
+print(profile.describe())
 
 # %% [markdown]
 # ## 6.1 Greedy decoding is myopic
@@ -116,7 +116,7 @@ display(Markdown(f"Greedy decoding takes `{greedy_pick}` first and ends with pro
 # %% [markdown]
 # ## 6.2 Beam search
 #
-# Beam search keeps the $K$ best partial hypotheses ("beams") at every step. At step $t$
+# Beam search keeps the $k$ best partial hypotheses ("beams") at every step. At step $t$
 # each beam $y_{<t}$ is extended by every token $w$ of the vocabulary, and each extension
 # is scored by its cumulative log-probability
 #
@@ -124,23 +124,25 @@ display(Markdown(f"Greedy decoding takes `{greedy_pick}` first and ends with pro
 # \log P(y_{<t}\, w \mid x) = \log P(y_{<t} \mid x) + \log p(w \mid y_{<t}, x).
 # $$
 #
-# Of the $K V$ extensions the $K$ best survive. An extension by `<eos>` is a **finished**
-# hypothesis: it leaves the beam and is kept aside (the $K$ best of them are kept). A
-# sentence is done when $K$ hypotheses are kept and no live beam scores better than the
+# Of the $k V$ extensions the $k$ best survive. An extension by `<eos>` is a **finished**
+# hypothesis: it leaves the beam and is kept aside (the $k$ best of them are kept). A
+# sentence is done when $k$ hypotheses are kept and no live beam scores better than the
 # worst of them, or at the maximum length (then the unfinished beams join the kept ones).
-# With $K = 1$ this is exactly greedy decoding: the first `<eos>` that greedy decoding would
+# With $k = 1$ this is exactly greedy decoding: the first `<eos>` that greedy decoding would
 # pick is kept, and the live beam, a less likely extension of the same prefix, cannot beat it.
 #
 # The winner is the kept hypothesis with the best **length-normalised** score
 #
 # $$
-# s(Y) = \frac{\log P(Y \mid x)}{|Y|^{\alpha}},
+# \ell(Y) = \frac{\log P(Y \mid x)}{|Y|^{\gamma}},
 # $$
 #
 # where $|Y|$ counts the tokens, `<eos>` included. Every extra token multiplies $P$ by a
-# number below 1, so the raw sum ($\alpha = 0$) prefers short lines; $\alpha = 1$ ranks by
-# the mean log-probability per token. (Wu et al. 2016 divide by $((5 + |Y|)/6)^\alpha$, the
-# same idea.) The library uses $\alpha = 1$ unless told otherwise.
+# number below 1, so the raw sum ($\gamma = 0$) prefers short lines; $\gamma = 1$ ranks by
+# the mean log-probability per token. (Wu et al. 2016 divide by $((5 + |Y|)/6)^\gamma$, the
+# same idea, and call the exponent $\alpha$, the name of the library's argument; the course
+# keeps $\alpha$ for the attention weights.) The library uses $\gamma = 1$ unless told
+# otherwise.
 
 # %%
 show_source(length_normalised)
@@ -149,16 +151,16 @@ show_source(length_normalised)
 # ### All sentences and all beams at once
 #
 # Decoding one sentence at a time would waste the batch. The library decodes the $B$
-# sentences of a batch and their $K$ beams together, as $N = B K$ rows: row $b K + k$ is
-# beam $k$ of sentence $b$. The scores live in a $[B, K]$ tensor; the candidates of a
-# sentence are its $K \times V$ extensions, flattened to $[B, K V]$, so that one `topk`
-# per sentence picks the survivors. Candidate $j$ extends beam $j \,/\!/\, V$ with token
-# $j \bmod V$.
+# sentences of a batch and their $k$ beams together, as $N = B k$ rows: row $b k + j$ is
+# beam $j$ of sentence $b$. The scores live in a $[B, k]$ tensor; the candidates of a
+# sentence are its $k \times V$ extensions, flattened to $[B, k V]$, so that one `topk`
+# per sentence picks the survivors. Candidate $r$ extends beam $r \,/\!/\, V$ with token
+# $r \bmod V$. (Inside `_beam_search` the width is the variable `K`.)
 #
 # At the first step every beam would be the same `<sos>`: all beams but the first start at
-# $-\infty$, so the first step expands one beam only. Each step takes the $2K$ best
-# candidates: an `<eos>` among the first $K$ finishes a hypothesis, and the $K$ best that
-# are not `<eos>` go on (there are always $K$ of them among $2K$).
+# $-\infty$, so the first step expands one beam only. Each step takes the $2k$ best
+# candidates: an `<eos>` among the first $k$ finishes a hypothesis, and the $k$ best that
+# are not `<eos>` go on (there are always $k$ of them among $2k$).
 
 # %%
 show_source(_beam_search)
@@ -167,14 +169,14 @@ show_source(_beam_search)
 # ### The state follows the beams
 #
 # After a step, the surviving beams of a sentence may all descend from the same parent:
-# the decoder's state of row $b K + k$ must become the state of row $b K + p_{b,k}$, where
-# $p_{b,k}$ is the parent of beam $k$. Each state tensor is indexed along its batch axis.
-# Which axis that is depends on the model: the LSTM's $(h, c)$ are $[1, N, H]$ (the batch
-# on axis 1), chapter 4's attention state holds $h$ and $c$ as $[N, H]$ and the
-# precomputed keys $W_s h_s$ as $[N, S, H]$ (the batch on axis 0). Beam search finds it out
-# once per call by comparing the state of $N$ rows with the state of one row: the axis whose
-# size differs is the batch axis. So every model of the course decodes with beam search
-# without any code of its own.
+# the decoder's state of row $b k + j$ must become the state of row $b k + p_{b,j}$, where
+# $p_{b,j}$ is the parent of beam $j$. Each state tensor is indexed along its batch axis.
+# Which axis that is depends on the model: the LSTM's $(s, m)$ (PyTorch's `(h, c)`) are
+# $[1, N, H]$ (the batch on axis 1), chapter 4's attention state holds $s$ and $m$ as
+# $[N, H]$ and the precomputed keys $W_k h_s$ as $[N, S, H]$ (the batch on axis 0). Beam
+# search finds it out once per call by comparing the state of $N$ rows with the state of
+# one row: the axis whose size differs is the batch axis. So every model of the course
+# decodes with beam search without any code of its own.
 
 # %%
 show_source(reorder_state)
@@ -196,8 +198,8 @@ Table(["state field", "shape with N = 3 x 4 rows", "shape with one row", "batch 
 # %% [markdown]
 # ## 6.3 The beams of one example
 #
-# Beam search with $K = 3$ on one dev sentence. Each column is a step, each row one of the
-# $K$ beams after it; a line joins a beam to the beam it extends. Red marks a hypothesis
+# Beam search with $k = 3$ on one dev sentence. Each column is a step, each row one of the
+# $k$ beams after it; a line joins a beam to the beam it extends. Red marks a hypothesis
 # that ended with `<eos>` at that step; the bold path is the winner.
 
 # %%
@@ -261,7 +263,7 @@ def plot_beams(history, winner, vocab, max_steps=14):
     ax.set_yticks(range(K), [f"beam {k}" for k in range(K)])
     ax.set_xlim(-0.6, steps - 0.4)
     ax.set_ylim(K - 0.4, -0.6)
-    ax.set_title("beam search, K = 3 (red: finished, with its normalised score)")
+    ax.set_title("beam search, k = 3 (red: finished, with its normalised score)")
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     fig.tight_layout()
@@ -272,7 +274,7 @@ plot_beams(history, winner, attn.tgt_vocab)
 plt.show()
 
 # %%
-Table(["kept hypothesis", "log P(Y | x)", "|Y|", "score s(Y)", "ended with <eos>"],
+Table(["kept hypothesis", "log P(Y | x)", "|Y|", "score ell(Y)", "ended with <eos>"],
       [[untokenize_code(attn.tgt_vocab.decode(h.tokens)), h.log_prob,
         len(h.tokens) + int(h.finished), h.score, h.finished] for h in traced.hypotheses[0]],
       formats=["code", ".3f", "d", ".3f", None])
@@ -280,9 +282,9 @@ Table(["kept hypothesis", "log P(Y | x)", "|Y|", "score s(Y)", "ended with <eos>
 # %% [markdown]
 # ## 6.4 What beam search buys, and what it costs
 #
-# Chapter 4's attention model decodes the dev set with $K$ = 1 (greedy), 3, 5 and 10. The
+# Chapter 4's attention model decodes the dev set with $k$ = 1 (greedy), 3, 5 and 10. The
 # time covers decoding and scoring all the dev sentences, in batches of 128 sentences
-# ($128 K$ rows).
+# ($128 k$ rows).
 
 # %%
 beam_sizes = [1, 3, 5, 10]
@@ -292,7 +294,7 @@ for k in beam_sizes:
     dev_beam[k] = evaluate_model(attn, data.dev, beam=k, use_cache=False)  # timed: decode
     speed[k] = len(data.dev) / (time.perf_counter() - start)
 best_k = max(beam_sizes, key=lambda k: (dev_beam[k].metrics["exact_match"], -k))
-Table(["K", "dev exact match", "canonical exact match", "BLEU", "parses",
+Table(["k", "dev exact match", "canonical exact match", "BLEU", "parses",
        "sentences / s"],
       [[k, r.metrics["exact_match"], r.metrics["exact_match_canonical"],
         r.metrics["bleu"], r.metrics["parse_rate"], speed[k]]
@@ -305,10 +307,10 @@ for metric, style, label in (("exact_match", "o-", "raw"),
                              ("exact_match_canonical", "s--", "canonical")):
     left.plot(beam_sizes, [100 * dev_beam[k].metrics[metric] for k in beam_sizes], style,
               label=label)
-left.set(xlabel="beam size K", ylabel="dev exact match (%)", xticks=beam_sizes)
+left.set(xlabel="beam size k", ylabel="dev exact match (%)", xticks=beam_sizes)
 left.legend()
 right.plot(beam_sizes, [speed[k] for k in beam_sizes], "o-", color="tab:red")
-right.set(xlabel="beam size K", ylabel="sentences per second", xticks=beam_sizes,
+right.set(xlabel="beam size k", ylabel="sentences per second", xticks=beam_sizes,
           ylim=(0, None))
 fig.suptitle("chapter 4's attention model: beam size against exact match and speed")
 fig.tight_layout()
@@ -329,15 +331,15 @@ def pace(k):
 greedy_em = dev_beam[1].metrics["exact_match"]
 if best_k > 1:
     dev_choice = (
-        f"On dev, the beam size with the highest exact match is $K = {best_k}$: "
+        f"On dev, the beam size with the highest exact match is $k = {best_k}$: "
         f"{dev_beam[best_k].metrics['exact_match']:.1%} against {greedy_em:.1%} for "
         f"greedy decoding, at {speed[best_k]:.1f} sentences per second against "
         f"{speed[1]:.1f} ({pace(best_k)}).")
 else:
     dev_choice = (
         f"On dev, no wider beam reaches a higher exact match than greedy decoding's "
-        f"{greedy_em:.1%}, so greedy decoding ($K = 1$) is the beam size chosen on dev.")
-display(Markdown(f"{dev_choice} $K = 10$ decodes {speed[10]:.1f} sentences per second "
+        f"{greedy_em:.1%}, so greedy decoding ($k = 1$) is the beam size chosen on dev.")
+display(Markdown(f"{dev_choice} $k = 10$ decodes {speed[10]:.1f} sentences per second "
                  f"({pace(10)}). Whether a difference in exact "
                  "match is more than noise is measured below, on dev and on test."))
 
@@ -346,7 +348,7 @@ display(Markdown(f"{dev_choice} $K = 10$ decodes {speed[10]:.1f} sentences per s
 
 # %%
 test_beam = {k: evaluate_model(attn, data.test, beam=k) for k in beam_sizes}
-Table(["K", "test exact match", "canonical exact match", "BLEU", "parses"],
+Table(["k", "test exact match", "canonical exact match", "BLEU", "parses"],
       [[k, r.metrics["exact_match"], r.metrics["exact_match_canonical"],
         r.metrics["bleu"], r.metrics["parse_rate"]] for k, r in test_beam.items()],
       formats=["d", ".1%", ".1%", ".1f", ".1%"])
@@ -397,21 +399,22 @@ def interval(d):
 splits = {"dev": dev_beam, "test": test_beam}
 beam_vs_greedy = {(split, k): paired(reports[k], reports[1])
                   for split, reports in splits.items() for k in beam_sizes[1:]}
-Table(["split", "K", "exact match, beam K", "greedy", "difference (points)",
+Table(["split", "k", "exact match, beam k", "greedy", "difference (points)",
        "95% interval (points)", "lines"],
       [[split, k, d.a, d.b, 100 * d.difference, interval(d), d.n]
        for (split, k), d in beam_vs_greedy.items()],
       formats=[None, "d", ".1%", ".1%", "+.1f", None, ",d"])
 
 # %% [markdown]
-# Does beam search find what it looks for? Under the model's own score $s(Y)$, the line
+# Does beam search find what it looks for? Under the model's own score $\ell(Y)$, the line
 # that beam search returns should hardly ever be worse than greedy decoding's (it can be:
 # greedy's prefix may fall out of the beam). The next cell scores both on the first 100 dev
-# sentences, teacher-forced, with the same $\alpha$.
+# sentences, teacher-forced, with the same $\gamma$.
 
 # %%
 def score_lines(model, pairs, sequences, finished, alpha=1.0, batch_size=128):
-    """s(Y) = log P(Y | x) / |Y|^alpha of given outputs, teacher-forced."""
+    """ell(Y) = log P(Y | x) / |Y|^gamma (gamma is ``alpha``) of given outputs,
+    teacher-forced."""
     scores = []
     for start in range(0, len(pairs), batch_size):
         src, src_lens = pad([s for s, _ in pairs[start:start + batch_size]])
@@ -450,14 +453,14 @@ same_as_greedy = sum(a == b for a, b in zip(beam1_tokens, greedy_tokens, strict=
 better = (beam5_scores > greedy_scores + 1e-4).float().mean().item()
 worse = (beam5_scores < greedy_scores - 1e-4).float().mean().item()
 display(Markdown(
-    f"On {len(check_pairs)} dev sentences, beam search with $K = 5$ finds a line with a "
+    f"On {len(check_pairs)} dev sentences, beam search with $k = 5$ finds a line with a "
     f"strictly better score than greedy decoding's for {better:.0%} of them, the same "
     f"line or an equal score for {1 - better - worse:.0%}, and a worse one for "
-    f"{worse:.1%}. $K = 1$ returns greedy decoding's line for "
+    f"{worse:.1%}. $k = 1$ returns greedy decoding's line for "
     f"{same_as_greedy / len(check_pairs):.0%} of them."))
 
 # %% tags=["outcome", "remove-cell"]
-assert beam1_tokens == greedy_tokens  # K = 1 is greedy decoding, exactly
+assert beam1_tokens == greedy_tokens  # k = 1 is greedy decoding, exactly
 assert worse <= 0.01, worse  # beam search's line scores at least greedy's under the model
 assert better > 0.0, better
 
@@ -490,7 +493,7 @@ def beam_verdicts(split):
         ks = [k for k in beam_sizes[1:]
               if verdict_of(beam_vs_greedy[split, k]) == relation]
         if ks:
-            clauses.append(f"$K$ = {and_list(ks)} {'is' if len(ks) == 1 else 'are'} "
+            clauses.append(f"$k$ = {and_list(ks)} {'is' if len(ks) == 1 else 'are'} "
                            f"{relation} greedy decoding")
     return ", ".join(clauses)
 
@@ -502,7 +505,7 @@ found = ("Beam search finds what it looks for: under the model's own score it re
          f"the same lines: on dev, {beam_verdicts('dev')}; on test, "
          f"{beam_verdicts('test')}.")
 if best_k > 1:
-    chosen = verdict(beam_vs_greedy["test", best_k], f"beam search with $K = {best_k}$",
+    chosen = verdict(beam_vs_greedy["test", best_k], f"beam search with $k = {best_k}$",
                      "greedy decoding")
     found += (" The beam size chosen on dev was picked for its dev score, so its test "
               f"interval is the fair measure: {chosen}")
@@ -510,7 +513,7 @@ any_better = any(d.low > 0 for d in beam_vs_greedy.values())
 any_worse = any(d.high < 0 for d in beam_vs_greedy.values())
 if not any_better and not any_worse:
     found += (f" In the `{profile.name}` profile a wider beam buys no exact match that "
-              f"stands out of the noise, and $K = 10$ decodes {pace(10)}.")
+              f"stands out of the noise, and $k = 10$ decodes {pace(10)}.")
 elif any_better and not any_worse:
     found += (f" In the `{profile.name}` profile the lines that a wider beam prefers "
               "are, where the interval says so, more often the reference.")
@@ -538,7 +541,7 @@ for (split, k), d in beam_vs_greedy.items():
     assert says != "better than" or d.low > 0, d
     assert says != "worse than" or d.high < 0, d
     assert says != "within the noise of" or d.low <= 0 <= d.high, d
-# The dev sentence: the K chosen on dev has the highest dev exact match (ties: smaller K).
+# The dev sentence: the k chosen on dev has the highest dev exact match (ties: smaller k).
 if best_k > 1:
     assert dev_beam[best_k].metrics["exact_match"] > greedy_em
 else:
@@ -563,22 +566,25 @@ assert ("point both ways" in found) == bool(ups and downs)
 # \qquad
 # \overleftarrow{h}_s = \mathrm{LSTM}_{\leftarrow}(e(x_s), \overleftarrow{h}_{s+1}),
 # \qquad
-# h_s = [\overrightarrow{h}_s; \overleftarrow{h}_s] \in \mathbb{R}^{2H}.
+# [\overrightarrow{h}_s; \overleftarrow{h}_s] \in \mathbb{R}^{2H}.
 # $$
 #
 # Two shapes need care, and they are the common stumbling block.
 #
-# - **The states the decoder attends to** are now $2H$ wide. The library projects each back
-#   to $H$ with a linear map without bias, $o_s = W_p h_s$, so that chapter 4's decoder
-#   attends over $[B, S, H]$ states unchanged (and padding stays exactly zero).
+# - **The states the decoder attends to** are now pairs $2H$ wide. The library projects
+#   each back to $H$ with a linear map without bias,
+#   $h_s = W_p [\overrightarrow{h}_s; \overleftarrow{h}_s]$, so that chapter 4's decoder
+#   attends over $[B, S, H]$ states $h_s$ unchanged (and padding stays exactly zero).
 # - **The decoder's first state.** `nn.LSTM(bidirectional=True)` returns its final states
 #   as $h_n$ of shape $[2, B, H]$: the forward direction's state after $x_S$ and the
 #   backward direction's state after $x_1$. The decoder wants one $[1, B, H]$. A **bridge**
-#   concatenates the two and projects them with a tanh layer, for $h$ and for the cell $c$:
+#   concatenates the two and projects them with a tanh layer, for the state $s_0$ and for
+#   the cell $m_0$ (PyTorch's `c`), from the two directions' final cells
+#   $\overrightarrow{m}_S$ and $\overleftarrow{m}_1$:
 #
 # $$
-# h_0 = \tanh\big(W_h [\overrightarrow{h}_S; \overleftarrow{h}_1] + b_h\big), \qquad
-# c_0 = \tanh\big(W_c [\overrightarrow{c}_S; \overleftarrow{c}_1] + b_c\big).
+# s_0 = \tanh\big(W_{bs} [\overrightarrow{h}_S; \overleftarrow{h}_1] + b_{bs}\big), \qquad
+# m_0 = \tanh\big(W_{bm} [\overrightarrow{m}_S; \overleftarrow{m}_1] + b_{bm}\big).
 # $$
 #
 # The shapes, step by step, on two dev sentences (an untrained model at the chapter's sizes):
@@ -599,11 +605,12 @@ Table(["tensor", "shape", "what it is"], [
     ["src", list(src.shape), "English ids, padded: [B, S]"],
     ["embedded", list(embedded.shape), "e(x_s): [B, S, E]"],
     ["BiLSTM outputs", [B, S, 2 * H], "[h_fwd_s; h_bwd_s]: [B, S, 2H]"],
-    ["h_n, c_n", list(h_n.shape), "final states (forward, backward): [2, B, H]"],
+    ["h_n, c_n", list(h_n.shape), "final (h, c), forward and backward: [2, B, H]"],
     ["[h_n[0]; h_n[1]]", list(torch.cat([h_n[0], h_n[1]], -1).shape), "concatenated: [B, 2H]"],
-    ["h_0 = bridge_h(h_n)", list(enc_out.state[0].shape), "decoder's first h: [1, B, H]"],
-    ["c_0 = bridge_c(c_n)", list(enc_out.state[1].shape), "decoder's first c: [1, B, H]"],
-    ["outputs o_s = W_p h_s", list(enc_out.outputs.shape), "what the decoder attends: [B, S, H]"],
+    ["s_0 = bridge_h(h_n)", list(enc_out.state[0].shape), "first state: [1, B, H]"],
+    ["m_0 = bridge_c(c_n)", list(enc_out.state[1].shape), "first cell: [1, B, H]"],
+    ["outputs h_s = W_p [h_fwd_s; h_bwd_s]", list(enc_out.outputs.shape),
+     "what the decoder attends: [B, S, H]"],
 ], formats=[None, None, None])
 
 # %%
@@ -699,7 +706,7 @@ Table(["model, decoding", "split", "exact match", "canonical exact match", "BLEU
 # %%
 decodings = {"greedy": "greedy decoding"}
 if best_k > 1:
-    decodings[f"beam {best_k}"] = f"beam search ($K = {best_k}$)"
+    decodings[f"beam {best_k}"] = f"beam search ($k = {best_k}$)"
 bi_vs_attn = {(dec, split): paired(reports[f"bidirectional, {dec}"][i],
                                    reports[f"attention, {dec}"][i])
               for dec in decodings for i, split in enumerate(("dev", "test"))}
@@ -772,7 +779,8 @@ assert all(bi_vs_attn[key].high < 0 for key in bi_worse)
 # Write `normalised_scores(log_probs, lengths, alpha)`: given the log-probabilities
 # $\log P(Y \mid x)$ of $N$ hypotheses (a float tensor $[N]$) and their lengths $|Y|$
 # (`<eos>` counted, an integer tensor $[N]$), return their scores
-# $s(Y) = \log P(Y \mid x) / |Y|^\alpha$ as a tensor $[N]$.
+# $\ell(Y) = \log P(Y \mid x) / |Y|^\gamma$ as a tensor $[N]$ (the argument `alpha` is the
+# length exponent $\gamma$).
 #
 # <details><summary>Hint</summary>
 # No loop is needed: arithmetic on tensors of the same shape works position by position, so
@@ -797,7 +805,8 @@ from seq2code.exercises.ch06 import check_normalised_scores
 
 
 def normalised_scores(log_probs, lengths, alpha):
-    """s(Y) = log P(Y | x) / |Y|^alpha, elementwise: [N], [N] -> [N]."""
+    """ell(Y) = log P(Y | x) / |Y|^gamma (gamma is ``alpha``), elementwise:
+    [N], [N] -> [N]."""
     return log_probs / lengths.float() ** alpha
 
 
@@ -809,8 +818,8 @@ check_normalised_scores(normalised_scores, strict=True)
 # Write `bridge(h_n, W, b)`: `h_n` is a bidirectional LSTM's final hidden state
 # $[2, B, H]$ (`h_n[0]` the forward direction, `h_n[1]` the backward one), `W` is
 # $[H, 2H]$ and `b` is $[H]$. Return the decoder's first state
-# $\tanh(W [\overrightarrow{h}; \overleftarrow{h}] + b)$ with the shape the decoder's LSTM
-# expects, $[1, B, H]$.
+# $s_0 = \tanh(W [\overrightarrow{h}_S; \overleftarrow{h}_1] + b)$ with the shape the
+# decoder's LSTM expects, $[1, B, H]$.
 #
 # <details><summary>Hint</summary>
 # Put the two directions side by side: each <code>h_n[d]</code> is [B, H], and W expects one
@@ -849,15 +858,16 @@ check_bridge(bridge, strict=True)
 # %% [markdown]
 # ### Exercise 3: the state follows the surviving beams
 #
-# An LSTM decoder's state is a pair `(h, c)`, each $[1, N, H]$ with $N = B K$ rows: row
-# $b K + k$ is beam $k$ of sentence $b$. After a step, `parents` $[B, K]$ says which beam
-# of the same sentence each new beam extends. Write `reorder_state(state, parents, K)`,
-# returning the new pair in which row $b K + k$ is the old row $b K + $ `parents[b, k]`.
+# An LSTM decoder's state is a pair $(s, m)$ (PyTorch's `(h, c)`), each $[1, N, H]$ with
+# $N = B k$ rows: row $b k + j$ is beam $j$ of sentence $b$. After a step, `parents`
+# $[B, k]$ says which beam of the same sentence each new beam extends. Write
+# `reorder_state(state, parents, K)`, where `K` is the beam width $k$, returning the new
+# pair in which row $b k + j$ is the old row $b k + $ `parents[b, j]`.
 #
 # <details><summary>Hint</summary>
 # First compute, for every new beam, the number of the old row it continues: the rows of
-# sentence b start at b K, and <code>parents</code> gives the offset within them. A column of
-# the b's broadcast against <code>parents</code> gives all B K numbers at once; flatten them
+# sentence b start at b k, and <code>parents</code> gives the offset within them. A column of
+# the b's broadcast against <code>parents</code> gives all B k numbers at once; flatten them
 # in row order. Then pick those rows of h and of c (<code>index_select</code>), along the
 # axis that holds the N rows: which one is it in [1, N, H]?
 # </details>
@@ -881,7 +891,8 @@ from seq2code.exercises.ch06 import check_reorder_state
 
 
 def reorder_state(state, parents, K):
-    """Row b K + k of the new (h, c) is row b K + parents[b, k] of the old one."""
+    """Row b K + j of the new (h, c) (PyTorch's names for (s, m)) is row
+    b K + parents[b, j] of the old one (K is the beam width k)."""
     h, c = state  # [1, N, H] each
     rows = (torch.arange(parents.size(0)).unsqueeze(1) * K + parents).view(-1)  # [N]
     return h.index_select(1, rows), c.index_select(1, rows)
@@ -893,19 +904,19 @@ check_reorder_state(reorder_state, strict=True)
 # ### Exercise 4: one step of beam search
 #
 # Write `beam_step(log_probs, scores, K)`, the heart of a step of beam search for $B$
-# sentences with $K$ beams each. `log_probs` $[B K, V]$ holds
-# $\log p(w \mid y_{<t}, x)$ for every row (row $b K + k$ is beam $k$ of sentence $b$) and
-# every token $w$; `scores` $[B, K]$ holds each beam's running $\log P(y_{<t} \mid x)$
-# ($-\infty$ for a beam not alive yet). Return three $[B, K]$ tensors that describe the
-# $K$ best extensions of each sentence, best first: their scores
-# $\log P(y_{<t}\, w \mid x)$, the beam each extends (its parent, from 0 to $K - 1$ within
+# sentences with $k$ beams each (`K` is $k$). `log_probs` $[B k, V]$ holds
+# $\log p(w \mid y_{<t}, x)$ for every row (row $b k + j$ is beam $j$ of sentence $b$) and
+# every token $w$; `scores` $[B, k]$ holds each beam's running $\log P(y_{<t} \mid x)$
+# ($-\infty$ for a beam not alive yet). Return three $[B, k]$ tensors that describe the
+# $k$ best extensions of each sentence, best first: their scores
+# $\log P(y_{<t}\, w \mid x)$, the beam each extends (its parent, from 0 to $k - 1$ within
 # the sentence) and the token $w$. (`<eos>` needs no special care here.)
 #
 # <details><summary>Hint</summary>
-# A sentence has K V candidate extensions, and any of them may survive: a strong beam may
+# A sentence has k V candidate extensions, and any of them may survive: a strong beam may
 # have several children and a weak one none. Give every candidate its full score, lay out
-# each sentence's candidates in one row, and pick the K largest of each row. Section 6.2
-# says which beam and which token candidate j of such a row stands for.
+# each sentence's candidates in one row, and pick the k largest of each row. Section 6.2
+# says which beam and which token candidate r of such a row stands for.
 # </details>
 
 # %% tags=["exercise"]
@@ -983,10 +994,10 @@ check_final_states(final_states, strict=True)
 #
 # - Greedy decoding commits to the most likely token at every step; the most likely line
 #   may start with a less likely token.
-# - Beam search keeps the $K$ best hypotheses by cumulative log-probability, sets finished
+# - Beam search keeps the $k$ best hypotheses by cumulative log-probability, sets finished
 #   ones aside until no live beam can beat them, and returns the best under
-#   $s(Y) = \log P(Y \mid x) / |Y|^\alpha$; with $K = 1$ it is greedy decoding.
-# - All sentences and beams of a batch decode together as $B K$ rows; after each step the
+#   $\ell(Y) = \log P(Y \mid x) / |Y|^\gamma$; with $k = 1$ it is greedy decoding.
+# - All sentences and beams of a batch decode together as $B k$ rows; after each step the
 #   decoder's state is reordered along each tensor's batch axis to follow the survivors.
 # - The tables above show what a wider beam changes on Django and the plot what it costs in
 #   speed.

@@ -74,7 +74,7 @@ from seq2code.tokens import canonicalize, code_token_kind
 
 torch.manual_seed(0)
 profile = get_profile()
-print(profile)
+print(profile.describe())
 
 # %% [markdown]
 # ## 7.1 What the vocabulary cannot write
@@ -106,20 +106,22 @@ display(Markdown(
 # %% [markdown]
 # ## 7.2 The pointer-generator
 #
-# Take chapter 4's decoder at step $t$: the context $c_t = \sum_i a_{t,i} h_i$, the decoder
-# state $s_t$, the input $x_t = e(y_{t-1})$ and the vocabulary distribution
+# Take chapter 4's decoder at step $t$: the context $c_t = \sum_s \alpha_{t,s} h_s$, the
+# decoder state $s_t$, the input $e(y_{t-1})$ and the vocabulary distribution
 # $P_\text{vocab} = \mathrm{softmax}(W_o [s_t; c_t] + b_o)$. A single logistic unit decides
 # how much to generate:
 #
 # $$
-# p_\text{gen} = \sigma\big(w_c^\top c_t + w_s^\top s_t + w_x^\top x_t + b\big) \in (0, 1).
+# g = w_\text{gen}^\top [c_t; s_t; e(y_{t-1})] + b_\text{gen}, \qquad
+# p_\text{gen} = \sigma(g) \in (0, 1).
 # $$
 #
 # With probability $p_\text{gen}$ the token comes from the vocabulary; otherwise it is a word
 # of the English, chosen with the attention weights as the pointer:
 #
 # $$
-# P(w) = p_\text{gen}\, P_\text{vocab}(w) + (1 - p_\text{gen}) \sum_{i:\, x_i = w} a_{t,i}.
+# P(w) = p_\text{gen}\, P_\text{vocab}(w)
+#        + (1 - p_\text{gen}) \sum_{s:\, x_s = w} \alpha_{t,s}.
 # $$
 #
 # A word that occurs twice in the English gets the sum of both weights. $w$ ranges over the
@@ -171,7 +173,7 @@ Table(["side", "token", "extended id", "meaning"],
 torch.manual_seed(0)
 V, S = 6, 4
 vocab_logits = torch.randn(1, V)  # W_o [s_t; c_t] + b_o
-attention = torch.softmax(torch.randn(1, S), dim=-1)  # a_t
+attention = torch.softmax(torch.randn(1, S), dim=-1)  # alpha_t
 tiny_ext = torch.tensor([[6, 4, 6, 9]])  # word 0 = word 2 (unknown), word 1 is token 4
 gen_logit = torch.tensor([[0.4]])  # p_gen = sigmoid(0.4)
 
@@ -199,7 +201,7 @@ torch.testing.assert_close(library[6], (1 - p_gen) * (attention[0, 0] + attentio
 #
 # $$
 # \log P(w) = \operatorname{logaddexp}\big(\log \sigma(g) + \log P_\text{vocab}(w),\;
-#             \log \sigma(-g) + \log \textstyle\sum_{i: x_i = w} a_{t,i}\big),
+#             \log \sigma(-g) + \log \textstyle\sum_{s: x_s = w} \alpha_{t,s}\big),
 # $$
 #
 # with $g$ the gate's logit ($\log(1 - \sigma(g)) = \log \sigma(-g)$ exactly) and
@@ -235,7 +237,8 @@ print("log P(y) at each gold id y:", np.round(only_gold.numpy(), 3))
 
 # %% [markdown]
 # The copy decoder is chapter 4's decoder with the gate added to its step (chapter 4's step
-# is called as it is, then $g$ is computed from $c_t$, $s_t$ and $x_t$) and the mixture as
+# is called as it is, then $g$ is computed from $c_t$, $s_t$ and $e(y_{t-1})$) and the
+# mixture as
 # its output layer:
 
 # %%
@@ -362,20 +365,24 @@ assert gate_means["copied"][0] < gate_means["keyword"][0], gate_means
 # sum of the attention of the steps so far,
 #
 # $$
-# c^t = \sum_{t' < t} a^{t'}, \qquad c^1 = 0,
+# \kappa_t = \sum_{t' < t} \alpha_{t'}, \qquad \kappa_1 = 0,
 # $$
 #
 # and feeds it into the score, so that the attention can see how much each English word has
-# already received:
+# already received (the query is $s_{t-1}$, as in chapter 4):
 #
 # $$
-# e_{t,i} = v^\top \tanh\big(W_h h_i + W_s s_t + w_c\, c_i^t + b\big).
+# e_{t,s} = v^\top \tanh\big(W_q s_{t-1} + W_k h_s + w_\kappa \kappa_{t,s}
+#                             + b_\text{attn}\big).
 # $$
+#
+# See et al. write the coverage $c^t$; here $c_t$ is the context, so coverage is
+# $\kappa_t$ (the library's weight `w_c` is $w_\kappa$).
 #
 # Training adds the **coverage loss**, weighted by $\lambda$ (1.0, as See et al.):
 #
 # $$
-# \mathcal{L}_t = -\log P(y_t) + \lambda \sum_i \min(a_{t,i}, c_{t,i}).
+# \mathcal{L}_t = -\log P(y_t) + \lambda \sum_s \min(\alpha_{t,s}, \kappa_{t,s}).
 # $$
 #
 # The minimum is 0 where a word gets attention for the first time and grows only when
@@ -396,9 +403,10 @@ print(f"coverage  {count_parameters(cover.model):>10,} parameters, "
 # %% [markdown]
 # How much attention returns to words already covered? For every dev example we decode
 # greedily and add up, over the English positions, the attention beyond 1 that each position
-# received in total, $\sum_i \max(0, \sum_t a_{t,i} - 1)$ (0 when no word gets more than
-# one step's worth), and the coverage loss of the decoding, $\sum_t \sum_i \min(a_{t,i},
-# c_{t,i})$ (both 0 for an example whose decoding is empty).
+# received in total, $\sum_s \max(0, \sum_t \alpha_{t,s} - 1)$ (0 when no word gets more
+# than one step's worth), and the coverage loss of the decoding,
+# $\sum_t \sum_s \min(\alpha_{t,s}, \kappa_{t,s})$ (both 0 for an example whose decoding
+# is empty).
 
 # %%
 @torch.no_grad()
@@ -410,7 +418,7 @@ def attention_repeats(trained, data, split="dev"):
     repeated, covered = [], []
     for batch in make_batches(pairs, batch_size=128, by_length=False):
         result = greedy_decode(model, batch.src, batch.src_lens, trained.max_tgt_len)
-        for weights in result.attention:  # [n, S] a_t of the n steps
+        for weights in result.attention:  # [n, S] alpha_t of the n steps
             steps = weights.size(0)
             every_step = torch.ones(1, steps, dtype=torch.bool)  # [1, n]
             repeated.append(repeated_attention(weights) if steps else 0.0)
@@ -624,17 +632,17 @@ check_extend_target(extend_target, strict=True)
 # ### Exercise 2: the final distribution
 #
 # Write `mixture(p_vocab, attention, src_ext, p_gen)`: from $P_\text{vocab}$ `[B, V]`, the
-# attention $a_t$ `[B, S]`, the extended ids of the source words `src_ext` `[B, S]` (each
-# below $V + S$) and $p_\text{gen}$ `[B, 1]`, return
-# $P(w) = p_\text{gen} P_\text{vocab}(w) + (1 - p_\text{gen}) \sum_{i: x_i = w} a_{t,i}$ for
-# every extended id, shape `[B, V + S]` (in probabilities; no logs needed here).
+# attention $\alpha_t$ `[B, S]`, the extended ids of the source words `src_ext` `[B, S]`
+# (each below $V + S$) and $p_\text{gen}$ `[B, 1]`, return
+# $P(w) = p_\text{gen} P_\text{vocab}(w) + (1 - p_\text{gen}) \sum_{s: x_s = w} \alpha_{t,s}$
+# for every extended id, shape `[B, V + S]` (in probabilities; no logs needed here).
 #
 # <details><summary>Hint</summary>
 # Two parts. The generated part, p_gen P_vocab, covers V ids: widen it to V + S with zeros
-# (<code>torch.nn.functional.pad</code> pads the last axis). The copy part, (1 - p_gen) a_t,
-# must be added at the ids that <code>src_ext</code> gives, and a word at two source
-# positions must receive the sum of both weights: look for a scatter that adds rather than
-# overwrites.
+# (<code>torch.nn.functional.pad</code> pads the last axis). The copy part,
+# (1 - p_gen) alpha_t, must be added at the ids that <code>src_ext</code> gives, and a word
+# at two source positions must receive the sum of both weights: look for a scatter that adds
+# rather than overwrites.
 # </details>
 
 # %% tags=["exercise"]
@@ -656,7 +664,7 @@ from seq2code.exercises.ch07 import check_mixture
 
 
 def mixture(p_vocab, attention, src_ext, p_gen):
-    """P(w) [B, V + S] = p_gen P_vocab(w) + (1 - p_gen) sum_{i: x_i = w} a_i."""
+    """P(w) [B, V + S] = p_gen P_vocab(w) + (1 - p_gen) sum_{s: x_s = w} alpha_{t,s}."""
     S = attention.size(1)
     generate = torch.nn.functional.pad(p_gen * p_vocab, (0, S))  # [B, V + S]
     return generate.scatter_add(1, src_ext, (1 - p_gen) * attention)
@@ -668,8 +676,8 @@ check_mixture(mixture, strict=True)
 # ### Exercise 3: the coverage loss
 #
 # Write `coverage_loss(attention)` for one decoding: from the attention weights `[T, S]` of
-# its $T$ steps, return $\sum_t \sum_i \min(a_{t,i}, c_{t,i})$ with
-# $c_t = \sum_{t' < t} a_{t'}$, as a 0-dimensional tensor.
+# its $T$ steps, return $\sum_t \sum_s \min(\alpha_{t,s}, \kappa_{t,s})$ with the coverage
+# $\kappa_t = \sum_{t' < t} \alpha_{t'}$, as a 0-dimensional tensor.
 #
 # <details><summary>Hint</summary>
 # The coverage of step t sums the attention of the steps <em>before</em> t. A cumulative sum
@@ -696,9 +704,9 @@ from seq2code.exercises.ch07 import check_coverage_loss
 
 
 def coverage_loss(attention):
-    """sum_t sum_i min(a_{t,i}, c_{t,i}) for attention [T, S],
-    c_t = sum_{t' < t} a_{t'}."""
-    coverage = attention.cumsum(0) - attention  # [T, S]: the steps before t
+    """sum_t sum_s min(alpha_{t,s}, kappa_{t,s}) for attention [T, S],
+    kappa_t = sum_{t' < t} alpha_{t'}."""
+    coverage = attention.cumsum(0) - attention  # [T, S]  kappa_t: the steps before t
     return torch.minimum(attention, coverage).sum()
 
 
@@ -708,7 +716,7 @@ check_coverage_loss(coverage_loss, strict=True)
 # ## Summary
 #
 # - The pointer-generator mixes two distributions with a learned gate:
-#   $P(w) = p_\text{gen} P_\text{vocab}(w) + (1 - p_\text{gen}) \sum_{i: x_i = w} a_{t,i}$,
+#   $P(w) = p_\text{gen} P_\text{vocab}(w) + (1 - p_\text{gen}) \sum_{s: x_s = w} \alpha_{t,s}$,
 #   over an extended vocabulary that adds one slot per English position; a rare name or a
 #   string placeholder becomes writable because the English holds it.
 # - Computed in log space (`logaddexp` of the two parts, `logsigmoid` for the gate), the
@@ -717,9 +725,9 @@ check_coverage_loss(coverage_loss, strict=True)
 # - $p_\text{gen}$ is measurable: it drops at the steps that copy and stays high at
 #   keywords, and the attention row of a copying step points at the word it copies.
 # - Coverage feeds the running sum of past attention into the score and penalises attending
-#   again, $\sum_i \min(a_{t,i}, c_{t,i})$; it reduces the attention that returns to covered
-#   words, beyond the noise (section 7.6). What it does to exact match, section 7.7's
-#   interval says.
+#   again, $\sum_s \min(\alpha_{t,s}, \kappa_{t,s})$; it reduces the attention that
+#   returns to covered words, beyond the noise (section 7.6). What it does to exact match,
+#   section 7.7's interval says.
 # - Copying's gain in exact match over chapter 4's attention model stands clear of the noise
 #   of the dev set (section 7.7, with paired-bootstrap intervals). Chapter 8's closing table
 #   holds every model in the profile that the chapters run in; the `full` profile's results,

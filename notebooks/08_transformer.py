@@ -88,14 +88,14 @@ from seq2code.vocab import SOS_ID
 
 torch.manual_seed(0)
 profile = get_profile()
-print(profile)
+print(profile.describe())
 
 
 # %% [markdown]
 # ## 8.1 Scaled dot-product attention
 #
-# Chapter 4 scored a query $h_t$ against each encoder state $h_s$ with a small network,
-# $v^\top \tanh(W_t h_t + W_s h_s)$. The Transformer uses a plainer score: the dot product
+# Chapter 4 scored a query $s_{t-1}$ against each encoder state $h_s$ with a small network,
+# $v^\top \tanh(W_q s_{t-1} + W_k h_s)$. The Transformer uses a plainer score: the dot product
 # of a **query** $q_t$ with a **key** $k_s$. Stack the $T$ queries as the rows of $Q$
 # (`[T, d_k]`), the $S$ keys as the rows of $K$ (`[S, d_k]`) and the **values** that are
 # mixed as the rows of $V$ (`[S, d_v]`):
@@ -255,9 +255,9 @@ print("by hand, head by head: the same outputs and weights")
 # ## 8.3 Multi-head attention in chapter 4's LSTM
 #
 # The kind `multihead` is chapter 4's model with this attention in place of the additive
-# one: the query is the decoder's previous state $h_{t-1}$, the keys and values are the
+# one: the query is the decoder's previous state $s_{t-1}$, the keys and values are the
 # encoder states $h_1 \dots h_S$ (projected once per sentence, as chapter 4 did for
-# $W_s h_s$), with $d = H$, the LSTM's state size. The shared interface returns the mean
+# $W_k h_s$), with $d = H$, the LSTM's state size. The shared interface returns the mean
 # of the heads' weights as the step's attention; the heads' own weights travel in the
 # decoder's state, where section 8.9 reads them.
 
@@ -299,9 +299,9 @@ print("without positions, shuffling the input only shuffles the output")
 # $$
 #
 # Low columns turn fast, high ones slowly, so every position gets a distinct pattern, and
-# $PE_{p+k}$ is a rotation of $PE_p$ that depends only on $k$, which makes relative offsets
-# easy to read for a linear layer. (The embeddings are multiplied by $\sqrt{d}$ before the
-# sum, as in the paper, so that the two are of similar size.)
+# $PE_{p+\Delta}$ is a rotation of $PE_p$ that depends only on the offset $\Delta$, which
+# makes relative offsets easy to read for a linear layer. (The embeddings are multiplied by
+# $\sqrt{d}$ before the sum, as in the paper, so that the two are of similar size.)
 
 # %%
 show_source(sinusoidal_positions)
