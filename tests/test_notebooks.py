@@ -88,6 +88,13 @@ def test_notebook_starts_with_the_setup_cell(notebook_path):
     assert "setup" in tags(first)
 
 
+def test_notebook_asks_colab_for_a_gpu_runtime(notebook_path):
+    """Colab opens the chapter on a GPU runtime (a T4) unless the student changes it."""
+    metadata = nbformat.read(notebook_path, as_version=4).metadata
+    assert metadata.get("accelerator") == "GPU", f"{notebook_path.name} asks for no GPU"
+    assert metadata.get("colab", {}).get("gpuType") == "T4", metadata.get("colab")
+
+
 def test_setup_cell_installs_from_the_books_repository():
     url = read_yaml("_config.yml")["repository"]["url"].rstrip("/")
     assert f'"git+{url}.git"' in SETUP_CELL
