@@ -191,6 +191,44 @@ def make_train_config(profile: Profile, seed: int = 0,
     return training.TrainConfig(**options)
 
 
+@dataclass(frozen=True)
+class ModelSpec:
+    """What :func:`train_model` trains for a request, and the model cache's key of it.
+
+    Attributes:
+        kind: the model kind.
+        model_options: the options of :func:`~seq2code.models.build_model` (``emb_dim`` and
+            ``hidden_dim`` filled in from the profile unless given).
+        train_config: the :class:`~seq2code.training.TrainConfig` (the profile's, then the
+            kind's training defaults, then the request's ``train_options``).
+        key: the configuration that keys the model in :mod:`seq2code.cache` (kind, model
+            options, training configuration, profile, data digest, seed).
+    """
+
+    kind: str
+    model_options: dict
+    train_config: training.TrainConfig
+    key: dict
+
+    def cached_path(self, root: Path | None = None) -> Path:
+        """Where the model cache keeps (or will keep) this model."""
+        return cache.cached_path(self.kind, self.key, root)
+
+
+def model_spec(kind: str, data: Data, *, seed: int = 0, train_options: dict | None = None,
+               **model_options) -> ModelSpec:
+    """The model options, training configuration and cache key that :func:`train_model`
+    uses for ``kind`` on ``data`` (the same arguments, without training anything)."""
+    profile = data.profile
+    model_options = {"emb_dim": profile.emb_dim, "hidden_dim": profile.hidden_dim,
+                     **model_options}  # the profile's model size unless asked otherwise
+    config = make_train_config(profile, seed, {**models.get_kind(kind).train_defaults,
+                                               **(train_options or {})})
+    key = {"kind": kind, "model_options": model_options, "train_config": config.to_dict(),
+           "profile": profile.to_dict(), "data": data.info(), "seed": seed}
+    return ModelSpec(kind, model_options, config, key)
+
+
 def train_model(kind: str, profile: Profile | str | None = None, *, data: Data | None = None,
                 seed: int = 0, use_cache: bool = True, progress: bool = True,
                 train_options: dict | None = None, out_dir: str | Path | None = None,
@@ -221,12 +259,8 @@ def train_model(kind: str, profile: Profile | str | None = None, *, data: Data |
         configure_threads()  # on each other; one per CPU this process may use
     data = data if data is not None else prepare_data(profile)
     profile = data.profile
-    model_options = {"emb_dim": profile.emb_dim, "hidden_dim": profile.hidden_dim,
-                     **model_options}  # the profile's model size unless asked otherwise
-    config = make_train_config(profile, seed, {**models.get_kind(kind).train_defaults,
-                                               **(train_options or {})})
-    key = {"kind": kind, "model_options": model_options, "train_config": config.to_dict(),
-           "profile": profile.to_dict(), "data": data.info(), "seed": seed}
+    spec = model_spec(kind, data, seed=seed, train_options=train_options, **model_options)
+    model_options, config, key = spec.model_options, spec.train_config, spec.key
 
     def run(checkpoint_dir: Path, resume_run: bool) -> None:
         torch.manual_seed(seed)
