@@ -3,7 +3,8 @@
 Cross-entropy over the real target tokens (``ignore_index=<pad>``), Adam, ReduceLROnPlateau on
 the dev loss, teacher forcing with probability 0.5 decided per time step, gradient clipping at
 norm 1.0; after every epoch the dev loss and the dev exact match of greedy decoding, a
-``last.pt`` to resume from and, when dev exact match improves, a ``best.pt``. On CPU the same
+``last.pt`` to resume from and, when dev exact match improves, a ``best.pt`` (optionally of
+an exponential moving average of the weights, chapter 9). On CPU the same
 seed gives the same history, and a run resumed from ``last.pt`` ends exactly where an
 uninterrupted run does.
 """
@@ -11,6 +12,7 @@ uninterrupted run does.
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -18,6 +20,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from seq2code.averaging import WeightAverage
 from seq2code.batching import Batch, Pair, make_batches
 from seq2code.checkpoint import FORMAT, CheckpointError, load_checkpoint, save_checkpoint
 from seq2code.decoding import greedy_decode
@@ -25,6 +28,8 @@ from seq2code.models.base import TF_MODES, Seq2Seq, evaluating
 from seq2code.profiles import default_device
 from seq2code.threads import threads_report
 from seq2code.vocab import PAD_ID, UNK_ID
+
+_LATER_FIELDS = ("average_decay",)  # TrainConfig fields written only when set
 
 
 @dataclass
@@ -46,6 +51,9 @@ class TrainConfig:
         by_length: batch by source length (less padding, faster).
         early_stop: stop when dev exact match has not improved for this many epochs (the
             best epoch's weights are kept either way); None runs every epoch.
+        average_decay: keep an exponential moving average of the weights with this decay
+            ``d`` (:class:`seq2code.averaging.WeightAverage`) and evaluate, select and save
+            the average instead of the weights (chapter 9); None: no average.
     """
 
     epochs: int = 10
@@ -60,6 +68,7 @@ class TrainConfig:
     max_decode_len: int = 100
     by_length: bool = True
     early_stop: int | None = None
+    average_decay: float | None = None
 
     def __post_init__(self):
         if self.tf_mode not in TF_MODES:
@@ -70,9 +79,19 @@ class TrainConfig:
             raise ValueError("epochs must be >= 0 and batch_size >= 1")
         if self.early_stop is not None and self.early_stop < 1:
             raise ValueError(f"early_stop must be None or >= 1, got {self.early_stop}")
+        if self.average_decay is not None and not 0.0 < self.average_decay < 1.0:
+            raise ValueError(f"average_decay must be None or lie in (0, 1), got "
+                             f"{self.average_decay}")
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The fields as plain data; a field added after the first checkpoints
+        (``average_decay``) only when set, so that cache keys and checkpoints of runs without
+        it read as they did."""
+        state = asdict(self)
+        for name in _LATER_FIELDS:
+            if state[name] is None:
+                del state[name]
+        return state
 
     @classmethod
     def from_dict(cls, state: dict) -> TrainConfig:
@@ -90,6 +109,9 @@ class History:
     ``train_tokens_per_second``. Per batch: ``batch_loss``. ``best_epoch``: index (from 0) of
     the epoch whose weights ``best.pt`` holds. ``threads`` and ``load_1m``: torch's thread
     count and the machine's 1-minute load when training started (what the times depend on).
+    With a weight average (``TrainConfig.average_decay``), ``dev_loss`` and ``dev_exact_match``
+    are the average's, and ``dev_loss_raw`` and ``dev_exact_match_raw`` those of the weights
+    themselves (empty without an average).
     """
 
     train_loss: list[float] = field(default_factory=list)
@@ -102,6 +124,8 @@ class History:
     best_epoch: int | None = None
     threads: int | None = None
     load_1m: float | None = None
+    dev_loss_raw: list[float] = field(default_factory=list)
+    dev_exact_match_raw: list[float] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -214,6 +238,8 @@ def train(model: Seq2Seq, train_pairs: list[Pair], dev_pairs: list[Pair], config
     torch.manual_seed(config.seed)
     coins = torch.Generator().manual_seed(config.seed)  # the teacher-forcing coins
     optimizer = make_optimizer(model, config.lr)
+    average = (WeightAverage(model, config.average_decay)
+               if config.average_decay is not None else None)  # theta_bar, or none
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, mode="min", factor=config.plateau_factor, patience=config.plateau_patience)
     history = History()
@@ -231,6 +257,8 @@ def train(model: Seq2Seq, train_pairs: list[Pair], dev_pairs: list[Pair], config
         model.load_state_dict(last["state_dict"])
         optimizer.load_state_dict(last["optimizer"])
         scheduler.load_state_dict(last["scheduler"])
+        if average is not None:
+            average.load_state_dict(last["average"])
         history = History.from_dict(last["history"])
         best = dict(last["best"])
         start_epoch = last["epoch"]
@@ -260,6 +288,8 @@ def train(model: Seq2Seq, train_pairs: list[Pair], dev_pairs: list[Pair], config
                               teacher_forcing=config.teacher_forcing, tf_mode=config.tf_mode,
                               clip=config.clip, generator=coins)
             losses.append(loss)
+            if average is not None:
+                average.update()
             if progress and i % 10 == 0:
                 bar.set_postfix(loss=f"{loss.item():.3f}")
         batch_losses = torch.stack(losses).tolist() if losses else []
@@ -269,8 +299,17 @@ def train(model: Seq2Seq, train_pairs: list[Pair], dev_pairs: list[Pair], config
         train_seconds = time.perf_counter() - started
 
         dev_loss = evaluate_loss(model, dev_batches, device)
-        dev_exact = exact_match(model, dev_batches, dev_pairs, config.max_decode_len, device)
-        scheduler.step(dev_loss)
+        scheduler.step(dev_loss)  # the weights' own dev loss: the average never steers training
+        if average is None:
+            dev_exact = exact_match(model, dev_batches, dev_pairs, config.max_decode_len, device)
+        else:
+            history.dev_loss_raw.append(dev_loss)
+            history.dev_exact_match_raw.append(
+                exact_match(model, dev_batches, dev_pairs, config.max_decode_len, device))
+            with average.applied():
+                dev_loss = evaluate_loss(model, dev_batches, device)
+                dev_exact = exact_match(model, dev_batches, dev_pairs, config.max_decode_len,
+                                        device)
         history.train_loss.append(total / max(tokens, 1))
         history.dev_loss.append(dev_loss)
         history.dev_exact_match.append(dev_exact)
@@ -284,16 +323,18 @@ def train(model: Seq2Seq, train_pairs: list[Pair], dev_pairs: list[Pair], config
         if _is_better(dev_exact, dev_loss, best["exact_match"], best["loss"]):
             best = {"exact_match": dev_exact, "loss": dev_loss}
             history.best_epoch = epoch
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            with average.applied() if average is not None else nullcontext():
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
             if folder is not None:
                 save_checkpoint(folder / "best.pt", {
-                    **payload_base, "state_dict": model.state_dict(),
+                    **payload_base, "state_dict": best_state,
                     "history": history.to_dict(), "epoch": epoch + 1})
         if folder is not None:
             save_checkpoint(folder / "last.pt", {
                 **payload_base, "state_dict": model.state_dict(), "history": history.to_dict(),
                 "epoch": epoch + 1, "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "best": best,
+                "average": average.state_dict() if average is not None else None,
                 "rng": {"torch": torch.get_rng_state(), "teacher_forcing": coins.get_state(),
                         "cuda": (torch.cuda.get_rng_state_all()
                                  if torch.cuda.is_available() else [])}})

@@ -85,11 +85,14 @@ def test_same_seed_same_history():
     assert comparable(other) != comparable(first)
 
 
-@pytest.mark.parametrize("kind,tf_mode,lr", [("lstm", "step", 1e-2),
-                                             ("attention", "sequence", 1e-2),
-                                             ("rnn", "step", 5e-2)])
-def test_resume_gives_the_same_result_as_an_uninterrupted_run(tmp_path, kind, tf_mode, lr):
-    config = TrainConfig(**{**CONFIG.to_dict(), "tf_mode": tf_mode, "lr": lr})
+@pytest.mark.parametrize("kind,tf_mode,lr,average", [("lstm", "step", 1e-2, None),
+                                                     ("attention", "sequence", 1e-2, None),
+                                                     ("rnn", "step", 5e-2, None),
+                                                     ("copy", "step", 1e-2, 0.9)])
+def test_resume_gives_the_same_result_as_an_uninterrupted_run(tmp_path, kind, tf_mode, lr,
+                                                              average):
+    config = TrainConfig(**{**CONFIG.to_dict(), "tf_mode": tf_mode, "lr": lr,
+                            "average_decay": average})
     straight_model, straight = run(kind, config, checkpoint_dir=tmp_path / "straight")
     if kind == "rnn":  # this run's dev loss rises after epoch 1: the plateau halves the rate
         assert straight.lr == [lr, lr, lr / 2]
@@ -158,3 +161,31 @@ def test_a_checkpoint_older_than_early_stop_resumes(tmp_path):
 def test_early_stop_must_be_positive():
     with pytest.raises(ValueError, match="early_stop"):
         TrainConfig(early_stop=0)
+
+
+def test_the_weight_average_is_a_shadow_that_is_evaluated_and_saved(tmp_path):
+    """With ``average_decay`` the run's path is the plain run's (same losses, same rates, same
+    weights' dev metrics) and the average is what is selected, saved and returned."""
+    plain_model, plain = run("attention")
+    config = TrainConfig(**{**CONFIG.to_dict(), "average_decay": 0.9})
+    model, averaged = run("attention", config, checkpoint_dir=tmp_path)
+    assert averaged.train_loss == plain.train_loss and averaged.lr == plain.lr
+    assert averaged.dev_loss_raw == plain.dev_loss
+    assert averaged.dev_exact_match_raw == plain.dev_exact_match
+    assert averaged.dev_loss != plain.dev_loss  # the average's own dev loss
+    assert plain.dev_loss_raw == [] and "average_decay" not in CONFIG.to_dict()
+    best = load_checkpoint(tmp_path / "best.pt")
+    assert best["train_config"]["average_decay"] == 0.9
+    loaded, _, _ = model_from_checkpoint(best)
+    for a, b in zip(model.state_dict().values(), loaded.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    # the returned weights are the average's, not the last or best raw weights
+    assert any(not torch.equal(a, b) for a, b in zip(model.state_dict().values(),
+                                                     plain_model.state_dict().values(),
+                                                     strict=True))
+
+
+def test_average_decay_must_lie_between_0_and_1():
+    for bad in (0.0, 1.0, -0.5, 2.0):
+        with pytest.raises(ValueError, match="average_decay"):
+            TrainConfig(average_decay=bad)

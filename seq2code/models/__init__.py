@@ -54,10 +54,11 @@ def build_model(kind: str, src_vocab_size: int, tgt_vocab_size: int, emb_dim: in
         tgt_vocab_size: code vocabulary size ``V``.
         emb_dim: embedding size ``E`` on both sides.
         hidden_dim: recurrent state size ``H`` on both sides.
-        **options: the kind's options (``ModelKind.options``): ``dropout`` (on the embeddings,
-            default 0.0) for every kind; ``precompute_keys`` for ``"attention"`` (default
-            True: the keys ``W_k h_s`` once per sequence); see each kind's module for the
-            others.
+        **options: the kind's options (``ModelKind.options``): ``dropout`` (default 0.0; on
+            the embeddings for every kind, and for the attention kinds also on the encoder's
+            states ``h_s`` and the decoder's features ``[s_t; c_t]``); ``precompute_keys``
+            for ``"attention"`` (default True: the keys ``W_k h_s`` once per sequence); see
+            each kind's module for the others.
 
     Raises:
         ValueError: for an unknown kind, naming the known ones.

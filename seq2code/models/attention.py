@@ -148,7 +148,20 @@ class AdditiveAttention(nn.Module):
 
 class AttentionLSTMEncoder(LSTMEncoder):
     """The LSTM encoder of chapter 3: its every state ``h_1 .. h_S`` is what the decoder
-    attends to (``EncoderOutput.outputs``, zeros at padding, masked by ``EncoderOutput.mask``)."""
+    attends to (``EncoderOutput.outputs``, zeros at padding, masked by ``EncoderOutput.mask``).
+
+    Its dropout acts on the embeddings and, between encoder and decoder, on the states
+    ``h_s`` that the attention reads (in training mode only; chapter 9).
+    """
+
+    def forward(self, src: torch.Tensor, src_lens: torch.Tensor) -> EncoderOutput:
+        enc = super().forward(src, src_lens)
+        return enc._replace(outputs=self.dropout(enc.outputs))  # [B, S, H] h_s, dropped out
+
+    def forward_unrolled(self, src: torch.Tensor, src_lens: torch.Tensor
+                         ) -> tuple[EncoderOutput, list[torch.Tensor]]:
+        enc, states = super().forward_unrolled(src, src_lens)
+        return enc._replace(outputs=self.dropout(enc.outputs)), states  # [B, S, H] h_s
 
 
 class AttentionState(NamedTuple):
@@ -185,7 +198,8 @@ class AttentionLSTMDecoder(Decoder):
         hidden_dim: LSTM state size ``H``.
         enc_dim: encoder state size ``H_enc`` (default ``hidden_dim``).
         attn_dim: size ``A`` of the score's hidden layer (default ``hidden_dim``).
-        dropout: dropout on the embeddings.
+        dropout: dropout on the embeddings ``e(y_{t-1})`` and on the features ``[s_t; c_t]``
+            that the output layer reads (training mode only).
         precompute_keys: compute ``W_k h_s`` once per sequence (True) or score with the
             literal concatenation at every step (False: the same function, slower).
         attention: the attention module (default: :class:`AdditiveAttention`).
@@ -227,7 +241,7 @@ class AttentionLSTMDecoder(Decoder):
         # query: s_{t-1} [B, H];  context: [B, H_enc] c_t;  weights: [B, S] alpha_t
         rnn_input = torch.cat([embedded, context], dim=-1)  # [B, E + H_enc]  [e(y_{t-1}); c_t]
         hidden, cell = self.rnn(rnn_input, (state.hidden, state.cell))  # [B, H] s_t, m_t
-        features = torch.cat([hidden, context], dim=-1)  # [B, H + H_enc]  [s_t; c_t]
+        features = self.dropout(torch.cat([hidden, context], dim=-1))  # [B, H + H_enc] [s_t; c_t]
         return features, AttentionState(hidden, cell, memory), weights
 
     def features(self, inputs: torch.Tensor, state: AttentionState,

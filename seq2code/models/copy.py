@@ -330,7 +330,8 @@ def copy_parameters(src_vocab: int, tgt_vocab: int, emb: int, hidden: int) -> in
 def build_copy(src_vocab_size: int, tgt_vocab_size: int, emb_dim: int, hidden_dim: int,
                dropout: float, canonical: bool) -> CopySeq2Seq:
     """Chapter 4's encoder with a copy decoder (``canonical``: read and write the canonical
-    form; ``dropout`` on the embeddings)."""
+    form; ``dropout`` on the embeddings, the states ``h_s`` and the features: see
+    :class:`~seq2code.models.attention.AttentionLSTMDecoder`)."""
     return CopySeq2Seq(AttentionLSTMEncoder(src_vocab_size, emb_dim, hidden_dim, dropout),
                        CopyDecoder(tgt_vocab_size, emb_dim, hidden_dim, dropout=dropout),
                        src_vocab_size, canonical=canonical)

@@ -189,7 +189,7 @@ class MultiHeadLSTMDecoder(AttentionLSTMDecoder):
         emb_dim: embedding size ``E``.
         hidden_dim: LSTM state size ``H`` (also the attention's size ``d``).
         heads: number of heads ``h``.
-        dropout: dropout on the embeddings.
+        dropout: dropout on the embeddings and the features ``[s_t; c_t]``.
     """
 
     def __init__(self, vocab_size: int, emb_dim: int, hidden_dim: int, heads: int = 4,
@@ -230,7 +230,7 @@ def build_multihead(src_vocab_size: int, tgt_vocab_size: int, emb_dim: int, hidd
                     dropout: float, heads: int | None) -> Seq2Seq:
     """``build_model("multihead", ...)``: chapter 4's LSTM encoder, :class:`MultiHeadLSTMDecoder`
     (``heads``: default ``gcd(4, hidden_dim)``, 4 heads or fewer for a size that 4 does not
-    divide; ``dropout`` on the embeddings)."""
+    divide; ``dropout`` on the embeddings, the states ``h_s`` and the features)."""
     heads = heads or math.gcd(4, hidden_dim)
     return Seq2Seq(AttentionLSTMEncoder(src_vocab_size, emb_dim, hidden_dim, dropout),
                    MultiHeadLSTMDecoder(tgt_vocab_size, emb_dim, hidden_dim, heads, dropout))
