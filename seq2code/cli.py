@@ -59,6 +59,15 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--epochs", type=int, metavar="N", help="override the profile's epochs")
     train.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (0)")
     train.add_argument("--resume", action="store_true", help="continue from DIR/last.pt")
+    train.add_argument("--dropout", type=float, metavar="P",
+                       help="dropout on the embeddings (and, for the attention kinds, on the "
+                       "encoder's states and the decoder's features; default 0)")
+    train.add_argument("--average", type=float, metavar="D",
+                       help="keep an exponential moving average of the weights with decay D "
+                       "(e.g. 0.999) and select and save it (chapter 9; default: none)")
+    train.add_argument("--reverse", action="store_true",
+                       help="train a reverse model (canonical code to English) for "
+                       "`evaluate --rerank` (chapter 9)")
     train.add_argument("--quiet", action="store_true", help="no progress bars")
 
     evaluate = commands.add_parser("evaluate", help="score a checkpoint on dev or test")
@@ -72,6 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     evaluate.add_argument("--model", metavar="KIND",
                           help="refuse a checkpoint of any other model kind")
+    evaluate.add_argument("--rerank", type=Path, metavar="REVERSE",
+                          help="rerank the beam with this reverse model (`train --reverse`): "
+                          "the weights are tuned on dev, written to REVERSE/rerank.json, then "
+                          "the split is scored (needs --beam 2 or more)")
 
     generate = commands.add_parser("generate", help="write the code for a description")
     generate.add_argument("checkpoint", type=Path, metavar="CHECKPOINT",
@@ -81,6 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
                           help="refuse a checkpoint of any other model kind")
     generate.add_argument("--beam", type=int, default=1, metavar="K",
                           help="beam search with k beams (1: greedy decoding, the default)")
+    generate.add_argument("--rerank", type=Path, metavar="REVERSE",
+                          help="rerank the beam with this reverse model, with the weights that "
+                          "`evaluate --rerank` tuned (REVERSE/rerank.json) or --weights")
+    generate.add_argument("--weights", metavar="REV,LEN",
+                          help="the reranking weights w_rev and w_len, e.g. 0.5,0.2")
     generate.add_argument("--run", action="store_true",
                           help="also run the code in a separate, limited process (never in "
                           "this one) and report on stderr whether it ran, raised or timed out")
@@ -122,10 +140,25 @@ def _cmd_train(args: argparse.Namespace) -> int:
         models.build_model(args.model, 8, 8)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    train_options = {"epochs": args.epochs} if args.epochs is not None else None
-    trained = experiment.train_model(args.model, args.profile, seed=args.seed,
+    if args.dropout is not None and not 0.0 <= args.dropout < 1.0:
+        raise UsageError("--dropout must lie in [0, 1)")
+    if args.average is not None and not 0.0 < args.average < 1.0:
+        raise UsageError("--average must lie between 0 and 1 (e.g. 0.999)")
+    train_options = {"epochs": args.epochs} if args.epochs is not None else {}
+    if args.average is not None:
+        train_options["average_decay"] = args.average
+    model_options = {"dropout": args.dropout} if args.dropout is not None else {}
+    data = experiment.prepare_data(args.profile)
+    if args.reverse:
+        from seq2code.rerank import reverse_data
+
+        if "canonical" in models.get_kind(args.model).options:
+            model_options["canonical"] = False  # the reverse data is canonical already
+        data = reverse_data(data)
+    trained = experiment.train_model(args.model, data=data, seed=args.seed,
                                      use_cache=False, out_dir=args.out, resume=args.resume,
-                                     progress=not args.quiet, train_options=train_options)
+                                     progress=not args.quiet, train_options=train_options,
+                                     **model_options)
     n_params = sum(p.numel() for p in trained.model.parameters())
     history = trained.history
     summary = [f"trained {trained.kind} ({n_params:,} parameters) on profile "
@@ -145,10 +178,14 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
     if args.beam < 1:
         raise UsageError("--beam must be at least 1")
+    if args.rerank is not None and args.beam < 2:
+        raise UsageError("--rerank reranks the beam: give --beam 2 or more (e.g. --beam 5)")
     path = resolve_checkpoint(args.checkpoint)
     trained = experiment.load_trained(path, expected_kind=args.model)
     profile = trained.config.get("profile") or {}
     examples = experiment.load_split(args.split, profile or None)
+    if args.rerank is not None:
+        return _evaluate_reranked(args, trained, path, profile, examples)
     report = experiment.evaluate_model(trained, examples, beam=args.beam)
     result = {**report.metrics, "split": args.split, "kind": trained.kind,
               "profile": profile.get("name"), "checkpoint": str(path), "beam": args.beam}
@@ -166,6 +203,66 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         f"{row['bucket']}: {row['exact_match']:.1%} (n={row['n']})"
         for row in result["by_length"]))
     return 0
+
+
+def _evaluate_reranked(args: argparse.Namespace, trained, path: Path, profile: dict,
+                       examples) -> int:
+    """``evaluate --rerank``: tune the weights on dev, keep them, score the split."""
+    from seq2code import experiment, rerank
+    from seq2code.tokens import tokenize_code, tokenize_nl
+
+    reverse_path = resolve_checkpoint(args.rerank)
+    reverse = experiment.load_trained(reverse_path)
+
+    def scored(split_examples):
+        return rerank.score_candidates(trained, [tokenize_nl(ex.nl) for ex in split_examples],
+                                       [tokenize_code(ex.code) for ex in split_examples],
+                                       args.beam, reverse=reverse)
+
+    dev = scored(experiment.load_split("dev", profile or None))
+    weights, dev_exact = dev.tune()
+    split = dev if args.split == "dev" else scored(examples)
+    result = {"split": args.split, "kind": trained.kind, "profile": profile.get("name"),
+              "checkpoint": str(path), "reverse": str(reverse_path), "beam": args.beam,
+              "n": len(examples), "weights": {"rev": weights.rev, "length": weights.length},
+              "dev_exact_match_reranked": dev_exact,
+              "beam_top_exact_match_canonical": split.beam_top(),
+              "oracle": split.oracle(),
+              "exact_match_canonical": split.exact_match(weights)}
+    folder = reverse_path.parent
+    (folder / "rerank.json").write_text(json.dumps(
+        {"forward": str(path), "beam": args.beam, "weights": result["weights"],
+         "dev_exact_match": dev_exact}, indent=1) + "\n", encoding="utf-8")
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"{trained.kind} reranked by {reverse_path} on {args.split} ({result['n']} examples, "
+          f"beam {args.beam}, profile {result['profile']}):")
+    print(f"  weights tuned on dev   w_rev {weights.rev:g}, w_len {weights.length:g} "
+          f"(dev {dev_exact:.1%}; kept in {folder / 'rerank.json'})")
+    print(f"  beam's own best        {result['beam_top_exact_match_canonical']:7.1%}")
+    print(f"  reranked               {result['exact_match_canonical']:7.1%}  (canonical exact "
+          "match)")
+    print(f"  oracle (in the beam)   {result['oracle']:7.1%}")
+    return 0
+
+
+def _rerank_weights(args: argparse.Namespace):
+    """The weights of ``generate --rerank``: ``--weights`` or the tuned ones."""
+    from seq2code.rerank import Weights
+
+    if args.weights is not None:
+        try:
+            rev, length = (float(part) for part in args.weights.split(","))
+        except ValueError:
+            raise UsageError("--weights takes two numbers, REV,LEN (e.g. 0.5,0.2)") from None
+        return Weights(rev, length)
+    saved = resolve_checkpoint(args.rerank).parent / "rerank.json"
+    if not saved.exists():
+        raise UsageError(f"no tuned weights in {saved}: run `{PROG} evaluate CHECKPOINT --beam "
+                         f"K --rerank {args.rerank}` first, or give --weights REV,LEN")
+    weights = json.loads(saved.read_text(encoding="utf-8"))["weights"]
+    return Weights(weights["rev"], weights["length"])
 
 
 def _the_description(message: str) -> str:
@@ -192,6 +289,11 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         raise UsageError("--beam must be at least 1")
     if not (args.timeout > 0 and math.isfinite(args.timeout)):
         raise UsageError("--timeout must be a positive number of seconds")
+    if args.rerank is not None and args.beam < 2:
+        raise UsageError("--rerank reranks the beam: give --beam 2 or more (e.g. --beam 5)")
+    if args.weights is not None and args.rerank is None:
+        raise UsageError("--weights are the reranking's: give --rerank REVERSE too")
+    weights = _rerank_weights(args) if args.rerank is not None else None
     trained = experiment.load_trained(resolve_checkpoint(args.checkpoint),
                                       expected_kind=args.model)
     if _knows_none_of(tokens[:trained.max_src_len or None], trained.src_vocab):
@@ -201,7 +303,10 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)
         try:
-            [code] = experiment.translate(trained, [args.description], beam=args.beam)
+            if weights is None:
+                [code] = experiment.translate(trained, [args.description], beam=args.beam)
+            else:
+                code = _generate_reranked(trained, tokens, args, weights)
         except ValueError as exc:  # a description with no tokens at all
             raise UsageError(_the_description(str(exc))) from None
     for warning in caught:  # "description 1 has N tokens: truncated ..."
@@ -214,6 +319,19 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         result = run(code, timeout=args.timeout)
         print(f"{PROG}: run: {result.describe()}", file=sys.stderr)
     return 0
+
+
+def _generate_reranked(trained, tokens: list[str], args: argparse.Namespace, weights) -> str:
+    """The beam's candidate that the reranking picks, as source code."""
+    from seq2code import experiment, rerank
+    from seq2code.tokens import untokenize_code
+
+    reverse = experiment.load_trained(resolve_checkpoint(args.rerank))
+    candidates = rerank.beam_candidates(trained, [tokens], args.beam)
+    backward = rerank.reverse_scores(reverse, candidates)
+    [pick] = rerank.choose(weights, candidates.forward, backward,
+                           rerank.lengths_of(candidates))
+    return untokenize_code(candidates.outputs(trained)[0][pick])
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:

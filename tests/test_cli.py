@@ -302,3 +302,60 @@ def test_generate_run_reports_in_one_line_and_runs_the_code_elsewhere(run_dir, c
     [line] = [line for line in err.splitlines() if line.strip()]
     assert line.startswith("seq2code: run: ")
     assert any(word in line for word in ("ran without error", "raised", "timed out", "killed"))
+
+
+@pytest.fixture(scope="module")
+def rerank_dirs(env, shared_data, tmp_path_factory):
+    """A ci-profile copy model with dropout and a weight average, and a reverse model, one
+    epoch each, trained through ``main``."""
+    forward, reverse = tmp_path_factory.mktemp("copy"), tmp_path_factory.mktemp("reverse")
+    assert main(["train", "--model", "copy", "--profile", "ci", "--out", str(forward),
+                 "--epochs", "1", "--quiet", "--dropout", "0.3", "--average", "0.99"]) == 0
+    assert main(["train", "--model", "copy", "--profile", "ci", "--out", str(reverse),
+                 "--epochs", "1", "--quiet", "--reverse"]) == 0
+    return forward, reverse
+
+
+def test_train_with_dropout_average_and_reverse(rerank_dirs):
+    from seq2code.checkpoint import load_checkpoint
+
+    forward = load_checkpoint(rerank_dirs[0] / "best.pt")
+    assert forward["model_config"]["dropout"] == 0.3
+    assert forward["train_config"]["average_decay"] == 0.99
+    reverse = load_checkpoint(rerank_dirs[1] / "best.pt")
+    assert reverse["model_config"]["canonical"] is False
+    assert "def" in reverse["src_vocab"]["itos"]  # it reads code
+
+
+def test_evaluate_and_generate_with_reranking(rerank_dirs, capsys):
+    forward, reverse = rerank_dirs
+    assert main(["evaluate", str(forward), "--split", "dev", "--beam", "3", "--rerank",
+                 str(reverse), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["n"] == 200 and result["beam"] == 3
+    assert 0.0 <= result["beam_top_exact_match_canonical"] <= result["oracle"] <= 1.0
+    # on dev the tuned weights are at least as good as the beam's own ranking's
+    assert result["exact_match_canonical"] == result["dev_exact_match_reranked"]
+    saved = json.loads((reverse / "rerank.json").read_text())
+    assert saved["weights"] == result["weights"] and saved["beam"] == 3
+    assert main(["generate", str(forward), "return the value of x", "--beam", "3",
+                 "--rerank", str(reverse)]) == 0
+    assert capsys.readouterr().out.strip()
+    assert main(["generate", str(forward), "return the value of x", "--beam", "3",
+                 "--rerank", str(reverse), "--weights", "0.5,0.1"]) == 0
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["evaluate", "{f}", "--rerank", "{r}"], "--beam 2 or more"),
+    (["generate", "{f}", "x", "--rerank", "{r}"], "--beam 2 or more"),
+    (["generate", "{f}", "x", "--weights", "1,2"], "give --rerank"),
+    (["generate", "{f}", "x", "--beam", "3", "--rerank", "{f}"], "no tuned weights"),
+    (["generate", "{f}", "x", "--beam", "3", "--rerank", "{r}", "--weights", "a"], "REV,LEN"),
+    (["train", "--model", "copy", "--out", "x", "--dropout", "1.5"], "--dropout"),
+    (["train", "--model", "copy", "--out", "x", "--average", "1"], "--average"),
+])
+def test_reranking_usage_errors(rerank_dirs, capsys, argv, message):
+    forward, reverse = rerank_dirs
+    argv = [a.format(f=forward, r=reverse) for a in argv]
+    assert main(argv) == 2
+    assert message in _one_error_line(capsys.readouterr().err)
