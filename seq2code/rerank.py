@@ -110,9 +110,12 @@ def beam_candidates(trained, nl_tokens: Sequence[Sequence[str]], beam: int,
     for start in range(0, len(nl_tokens), batch_size):
         batch = [model.source_view(list(tokens)[:cut] if cut else list(tokens))
                  for tokens in nl_tokens[start:start + batch_size]]
-        src, src_lens = _sources(trained, [view for view, _ in batch])  # [B, S], [B]
-        result = beam_search(model, src, src_lens, beam, max_len)
-        for (view, mapping), hyps in zip(batch, result.hypotheses, strict=True):
+        real = [view for view, _ in batch if view]  # an empty description has no candidate
+        src, src_lens = _sources(trained, real) if real else (None, None)  # [B, S], [B]
+        found = iter(beam_search(model, src, src_lens, beam, max_len).hypotheses
+                     if real else [])
+        for view, mapping in batch:
+            hyps = next(found) if view else []
             views.append(view)
             mappings.append(mapping)
             ids.append([h.tokens for h in hyps])

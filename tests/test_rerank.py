@@ -98,3 +98,13 @@ def test_choose_tune_and_oracle_on_known_scores():
     assert rerank.tune(forward, reverse, lengths, [[True, False]] * 3)[0] == rerank.Weights()
     assert rerank.tune(forward, None, lengths, right)[0].rev == 0.0
     assert rerank.mean_scores([[1.0, 3.0]], [[3.0, 5.0]]) == [[2.0, 4.0]]
+
+
+def test_an_empty_description_has_no_candidate(models, data):
+    forward, reverse = models
+    candidates = rerank.beam_candidates(forward, [[], data.nl_tokens["dev"][0]], beam=2)
+    assert candidates.ids[0] == [] and candidates.ids[1]
+    assert rerank.reverse_scores(reverse, candidates)[0] == []
+    right = rerank.correct(forward, candidates, [[], data.nl_tokens["dev"][0]],
+                           [["x"], data.code_tokens["dev"][0]])
+    assert right[0] == [] and rerank.accuracy([0, 0], right) <= 0.5
