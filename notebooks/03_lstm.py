@@ -19,7 +19,11 @@
 # ---
 
 # %% tags=["setup"]
-# @title Setup: on Colab this installs seq2code; locally it does nothing
+# @title Setup: on Colab this installs seq2code and applies the form; locally it changes nothing
+# @markdown **Keep trained models on your Google Drive** (Colab asks to connect it), so that a later chapter, in a new runtime, reads them instead of training them again:
+KEEP_MODELS_ON_DRIVE = False  # @param {type:"boolean"}
+# @markdown **Run profile** on Colab: `cpu` trains each model for a few epochs, `full` until it stops improving (the real results, many times longer). A chapter that trains prints the minutes of both first.
+PROFILE = "cpu"  # @param ["cpu", "full"]
 import importlib.util
 import os
 import subprocess
@@ -28,6 +32,9 @@ import sys
 SEQ2CODE_SOURCE = os.environ.get("SEQ2CODE_SOURCE", "git+https://github.com/seq2code/seq2code.git")
 if "google.colab" in sys.modules or importlib.util.find_spec("seq2code") is None:
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", SEQ2CODE_SOURCE], check=True)
+from seq2code.colab import setup_runtime
+
+setup_runtime(keep_models_on_drive=KEEP_MODELS_ON_DRIVE, profile=PROFILE)
 
 # %% [markdown]
 # # 3. The LSTM encoder-decoder

@@ -17,7 +17,11 @@ TWIN_FORMAT = "py:percent"
 
 # The first cell of every chapter, character for character (tagged "setup").
 SETUP_CELL = '''\
-# @title Setup: on Colab this installs seq2code; locally it does nothing
+# @title Setup: on Colab this installs seq2code and applies the form; locally it changes nothing
+# @markdown **Keep trained models on your Google Drive** (Colab asks to connect it), so that a later chapter, in a new runtime, reads them instead of training them again:
+KEEP_MODELS_ON_DRIVE = False  # @param {type:"boolean"}
+# @markdown **Run profile** on Colab: `cpu` trains each model for a few epochs, `full` until it stops improving (the real results, many times longer). A chapter that trains prints the minutes of both first.
+PROFILE = "cpu"  # @param ["cpu", "full"]
 import importlib.util
 import os
 import subprocess
@@ -25,7 +29,10 @@ import sys
 
 SEQ2CODE_SOURCE = os.environ.get("SEQ2CODE_SOURCE", "git+https://github.com/seq2code/seq2code.git")
 if "google.colab" in sys.modules or importlib.util.find_spec("seq2code") is None:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", SEQ2CODE_SOURCE], check=True)'''
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", SEQ2CODE_SOURCE], check=True)
+from seq2code.colab import setup_runtime
+
+setup_runtime(keep_models_on_drive=KEEP_MODELS_ON_DRIVE, profile=PROFILE)'''
 
 # A tag that gives a cell a role, and the tag that the role needs for the book to show it right.
 REQUIRED_COMPANION_TAG = {"outcome": "remove-cell", "solution": "hide-input"}
