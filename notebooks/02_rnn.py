@@ -412,6 +412,11 @@ def step_by_hand(model: Seq2Seq, optimizer: torch.optim.Optimizer, batch,
 # that short.)
 
 # %%
+from seq2code.plan import CHAPTERS, plan_training
+
+print(plan_training(CHAPTERS[2], data))  # what this chapter trains, and for how long
+
+# %%
 def fresh_rnn() -> Seq2Seq:
     torch.manual_seed(0)
     return models.build_model("rnn", len(data.src_vocab), len(data.tgt_vocab),

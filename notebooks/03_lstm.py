@@ -363,6 +363,11 @@ assert all(0 < own_steps[0.5, seed] < T - 1 for seed in range(3)), own_steps
 # chapter 2 ran first in this profile.
 
 # %%
+from seq2code.plan import CHAPTERS, plan_training
+
+print(plan_training(CHAPTERS[3], data))  # what this chapter trains, and for how long
+
+# %%
 rnn = train_model("rnn", data=data)
 lstm = train_model("lstm", data=data)
 print(f"RNN from the cache: {rnn.from_cache}; LSTM from the cache: {lstm.from_cache}")

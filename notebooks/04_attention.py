@@ -318,7 +318,12 @@ assert 1_100_000 < sizes[2][1] < 1_300_000  # issue 5: about 1.2M
 # RNN and the LSTM come from the model cache when chapters 2 and 3 ran first.
 
 # %%
+from seq2code.plan import CHAPTERS, plan_training
+
 data = prepare_data(profile)
+print(plan_training(CHAPTERS[4], data))  # what this chapter trains, and for how long
+
+# %%
 rnn = train_model("rnn", data=data)
 lstm = train_model("lstm", data=data)
 attn = train_model("attention", data=data)

@@ -90,7 +90,12 @@ print(profile.describe())
 # chapters ran first, all three come from the model cache.
 
 # %%
+from seq2code.plan import CHAPTERS, plan_training
+
 data = prepare_data(profile)
+print(plan_training(CHAPTERS[5], data))  # what this chapter trains, and for how long
+
+# %%
 KINDS = {"RNN": "rnn", "LSTM": "lstm", "LSTM + attention": "attention"}
 trained = {name: train_model(kind, data=data) for name, kind in KINDS.items()}
 print("from the cache:", {name: t.from_cache for name, t in trained.items()})

@@ -195,7 +195,12 @@ show_source(reorder_state)
 show_source(batch_axes)
 
 # %%
+from seq2code.plan import CHAPTERS, plan_training
+
 data = prepare_data(profile)
+print(plan_training(CHAPTERS[6], data))  # what this chapter trains, and for how long
+
+# %%
 attn = train_model("attention", data=data)  # chapter 4's model, from the cache
 print(f"attention model from the cache: {attn.from_cache}")
 src, src_lens = on_model_device(attn.model, *pad([data.pairs["dev"][i][0] for i in range(3)]))

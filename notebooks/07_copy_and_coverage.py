@@ -263,6 +263,11 @@ show_source(CopyDecoder.step)
 # model from the cache). The copy model adds $p_\text{gen}$'s weights, $2H + E + 1$ numbers:
 
 # %%
+from seq2code.plan import CHAPTERS, plan_training
+
+print(plan_training(CHAPTERS[7], data))  # what this chapter trains, and for how long
+
+# %%
 attn = train_model("attention", data=data)
 copy = train_model("copy", data=data)
 for name, trained in [("attention", attn), ("copy", copy)]:

@@ -448,7 +448,12 @@ print(f"{tgt_in.size(1)} steps one at a time = one call on the whole sequence; "
 # multi-head LSTM keeps chapter 4's strategy and its teacher forcing.
 
 # %%
+from seq2code.plan import CHAPTERS, plan_training
+
 data = prepare_data(profile)
+print(plan_training(CHAPTERS[8], data))  # what this chapter trains, and for how long
+
+# %%
 attention = train_model("attention", data=data)
 multihead = train_model("multihead", data=data)
 transformer = train_model("transformer", data=data,
