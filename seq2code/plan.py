@@ -174,6 +174,7 @@ class Plan:
     device: str
     threads: int
     estimates: list[Estimate]
+    device_name: str | None = None
 
     @property
     def to_train(self) -> list[Estimate]:
@@ -213,10 +214,11 @@ class Plan:
         names = [e.request.name for e in self.estimates]
         width = max(len(n) for n in names + ["model"])
         upto = "up to " if any(e.early_stop for e in self.to_train) else ""
+        where = (f"CPU ({self.threads} thread{'s' if self.threads != 1 else ''})"
+                 if self.device == "cpu" else f"GPU ({self.device_name or self.device})")
         lines = [f"Training plan: {len(self.estimates)} model"
                  f"{'s' if len(self.estimates) != 1 else ''}, run profile {self.profile.name},"
-                 f" on this runtime's {self.device} ({self.threads} thread"
-                 f"{'s' if self.threads != 1 else ''}).",
+                 f" on this runtime's {where}.",
                  f"  {'model':<{width}}  {'model cache':<12}  estimate here"]
         for name, e in zip(names, self.estimates, strict=True):
             if e.cached:
@@ -381,7 +383,8 @@ def plan_training(requests: Sequence[Request | str], data: Data, *,
         estimates.append(estimate(request, data, device=device, steps=steps,
                                   dev_steps=dev_steps, measure_cached=measure_cached))
     threads = torch.get_num_threads() if device.type == "cpu" else 1
-    return Plan(data.profile, device.type, threads, estimates)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else None
+    return Plan(data.profile, device.type, threads, estimates, name)
 
 
 def model_file_bytes(request: Request | str, data: Data, epochs: int | None = None) -> int:
