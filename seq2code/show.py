@@ -10,7 +10,8 @@ it from the installed package::
 The output names the file and its line numbers (``seq2code/vocab.py, lines 61-75``) and shows
 the code with syntax highlighting: as HTML (Pygments, inline styles, the file's own line
 numbers) in Jupyter, Colab and the book, and as a Markdown code block for front ends that
-prefer Markdown.
+prefer Markdown. A listing longer than ``FOLD_LINES`` lines is folded: its caption shows,
+and a click opens the code (``fold=True`` / ``False`` decides for one listing).
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer
 
+FOLD_LINES = 40  # a longer listing is folded (HTML <details>) unless fold=False
+
 
 @dataclass(frozen=True)
 class SourceView:
@@ -38,6 +41,8 @@ class SourceView:
         first: the line number in the file of the first line of ``code`` (from 1).
         last: the line number in the file of the last line of ``code``.
         qualname: the shown object's qualified name (``Vocab.encode``).
+        folded: the HTML shows the caption and folds the code away until clicked (a long
+            listing is reference material, not the lesson).
     """
 
     code: str
@@ -45,6 +50,7 @@ class SourceView:
     first: int
     last: int
     qualname: str
+    folded: bool = False
 
     @property
     def caption(self) -> str:
@@ -65,6 +71,11 @@ class SourceView:
         caption = (f"<strong>{html.escape(self.qualname)}</strong> — "
                    f"<code>{html.escape(self.caption)}</code>")
         # Dark colour for untokenised text too, so the block reads in a dark-mode page.
+        if self.folded:
+            count = self.last - self.first + 1
+            return (f'<details class="seq2code-source" style="color:#1f2328">'
+                    f'<summary style="cursor:pointer;margin-bottom:0.3em">{caption} '
+                    f'({count} lines: click to show)</summary>{body}</details>')
         return (f'<div class="seq2code-source" style="color:#1f2328">'
                 f'<div style="margin-bottom:0.3em">{caption}</div>{body}</div>')
 
@@ -90,13 +101,16 @@ def _package_relative_path(obj, source_file: str) -> str:
         return Path(source_file).name
 
 
-def source_view(obj, *, lines: tuple[int, int] | None = None) -> SourceView:
+def source_view(obj, *, lines: tuple[int, int] | None = None,
+                fold: bool | None = None) -> SourceView:
     """The source of a module, class, function or method, as a :class:`SourceView`.
 
     Args:
         obj: what to show; it must be defined in a file (not in a notebook cell).
         lines: ``(first, last)``, counted from 1 within the object's own source and inclusive,
             to show only part of it (``(1, 12)``: its first twelve lines).
+        fold: fold the code away behind its caption (HTML); by default, when it is longer
+            than ``FOLD_LINES`` lines.
 
     Raises:
         TypeError: when ``obj`` has no source file (a builtin, or code typed in a notebook).
@@ -130,20 +144,24 @@ def source_view(obj, *, lines: tuple[int, int] | None = None) -> SourceView:
         source_lines = source_lines[:-1]
     code = textwrap.dedent("".join(source_lines)).rstrip("\n")
     qualname = getattr(obj, "__qualname__", None) or getattr(obj, "__name__", repr(obj))
+    if fold is None:
+        fold = len(source_lines) > FOLD_LINES
     return SourceView(code=code, path=_package_relative_path(obj, source_file), first=start,
-                      last=start + len(source_lines) - 1, qualname=qualname)
+                      last=start + len(source_lines) - 1, qualname=qualname, folded=fold)
 
 
-def show_source(obj, *, lines: tuple[int, int] | None = None) -> None:
+def show_source(obj, *, lines: tuple[int, int] | None = None,
+                fold: bool | None = None) -> None:
     """Display the source of ``obj`` in the notebook, captioned with its file and lines.
 
     Args:
         obj: a module, class, function or method defined in a file (e.g. ``Vocab.encode``).
         lines: ``(first, last)`` within the object's source, to show only part of it.
+        fold: fold the code behind its caption; by default when longer than ``FOLD_LINES``.
 
     Outside IPython the source is printed instead.
     """
-    view = source_view(obj, lines=lines)
+    view = source_view(obj, lines=lines, fold=fold)
     try:
         from IPython import get_ipython
         from IPython.display import display

@@ -146,3 +146,20 @@ def test_show_source_displays_rich_output_in_ipython(monkeypatch):
     monkeypatch.setattr(IPython.display, "display", shown.append)
     assert show_source(seq2code.vocab.Vocab.decode) is None
     assert len(shown) == 1 and isinstance(shown[0], show.SourceView)
+
+
+def test_a_long_listing_is_folded_behind_its_caption():
+    long = source_view(Vocab)  # the whole class: longer than FOLD_LINES
+    assert long.last - long.first + 1 > show.FOLD_LINES and long.folded
+    page = long._repr_html_()
+    assert page.startswith('<details class="seq2code-source"')
+    summary = page[page.index("<summary"):page.index("</summary>")]
+    assert long.caption in summary and f"{long.last - long.first + 1} lines" in summary
+    assert "<details" not in long._repr_markdown_()  # the text form is the code itself
+
+
+def test_a_short_listing_shows_open_and_fold_decides_for_one_listing():
+    short = source_view(Vocab.encode)
+    assert not short.folded and "<details" not in short._repr_html_()
+    assert source_view(Vocab.encode, fold=True).folded
+    assert not source_view(Vocab, fold=False).folded

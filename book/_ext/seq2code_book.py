@@ -7,7 +7,8 @@
   (tests/browser) fail on any uncaught error, so the duplicate goes; a script that appears
   once is left alone.
 - The book's own styles, ``book/_static/seq2code.css`` (the setup cell is not shown: it
-  installs seq2code on Colab and does nothing in the book).
+  installs seq2code on Colab and does nothing in the book; output tables get cell padding)
+  and script, ``book/_static/seq2code.js`` (every figure opens full size on a click).
 - An author-year bibliography style, ``author_year_labels`` (book/references.md's
   ``{bibliography}`` names it): entries sorted by author and year, each labelled the way
   the book cites it, ``[Oda et al., 2015]``, ``[Yin and Neubig, 2017]``, ``[Post, 2018]``.
@@ -100,9 +101,11 @@ def register_bibliography_style() -> None:
 
 
 def add_static(app) -> None:
-    """Copy book/_static into the built book and link its style sheet from every page."""
+    """Copy book/_static into the built book and link its style sheet and script from every
+    page."""
     app.config.html_static_path.append(str(STATIC))
     app.add_css_file("seq2code.css")
+    app.add_js_file("seq2code.js", loading_method="defer")
 
 
 def setup(app):
