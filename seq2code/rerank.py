@@ -284,11 +284,17 @@ class Scored:
 def score_candidates(forward, nl_tokens: Sequence[Sequence[str]],
                      references: Sequence[Sequence[str]], beam: int, reverse=None,
                      others: Sequence = ()) -> Scored:
-    """Beam search with ``forward`` (a :class:`~seq2code.experiment.Trained`), then every
-    feature of every candidate: ``log P(Y | x)`` averaged with the forward models ``others``
-    (other seeds on the same data), ``log P(x | Y)`` under ``reverse`` if given, ``|Y|``, and
-    whether it matches its reference (code token lists)."""
-    candidates = beam_candidates(forward, nl_tokens, beam)
+    """Beam search with ``forward`` (a :class:`~seq2code.experiment.Trained`), then
+    :func:`score` of its candidates."""
+    return score(forward, beam_candidates(forward, nl_tokens, beam), nl_tokens, references,
+                 reverse=reverse, others=others)
+
+
+def score(forward, candidates: Candidates, nl_tokens: Sequence[Sequence[str]],
+          references: Sequence[Sequence[str]], reverse=None, others: Sequence = ()) -> Scored:
+    """Every feature of every candidate of ``forward``'s beam: ``log P(Y | x)`` averaged with
+    the forward models ``others`` (other seeds on the same data), ``log P(x | Y)`` under
+    ``reverse`` if given, ``|Y|``, and whether it matches its reference (code token lists)."""
     scores = candidates.forward
     if others:
         scores = mean_scores(scores, *[forward_scores(model, candidates) for model in others])
