@@ -489,6 +489,110 @@ Table(["model", "epochs", "minutes of training", "threads", "load at the start"]
       formats=[None, "d", ".1f", None, ".1f"])
 
 # %% [markdown]
+# ## 9.10 Exercises
+#
+# Replace `raise NotImplementedError` with your answer and run the cell: the check under it
+# tries your function on small cases and prints a tick, or a hint that names the mistake.
+#
+# ### Exercise 1: one update of the average
+#
+# Write `average_update(bar, theta, n, decay)`: given the average $\bar\theta$ and the
+# weights $\theta$ (two tensors of one shape) after update $n$ (counted from 1), return the
+# new average $d_n \bar\theta + (1 - d_n)\,\theta$ with
+# $d_n = \min(d, \frac{1 + n}{10 + n})$.
+#
+# <details><summary>Hint</summary>
+# Early on, (1 + n) / (10 + n) is the smaller of the two: the average follows the weights
+# closely. Later the decay d takes over and the average moves slowly.
+# </details>
+
+# %% tags=["exercise"]
+from seq2code.exercises.ch09 import check_average_update
+
+
+def average_update(bar, theta, n, decay):
+    # your code here
+    raise NotImplementedError
+
+
+check_average_update(average_update)
+
+# %% tags=["solution", "hide-input"] cellView="form"
+# @title Solution
+from seq2code.exercises.ch09 import check_average_update
+
+
+def average_update(bar, theta, n, decay):
+    """theta_bar after update n: d_n theta_bar + (1 - d_n) theta."""
+    d = min(decay, (1 + n) / (10 + n))  # d_n, with the warm-up
+    return d * bar + (1 - d) * theta
+
+
+check_average_update(average_update, strict=True)
+
+# %% [markdown]
+# ### Exercise 2: the oracle
+#
+# Write `oracle(right)`: `right[i][j]` says whether candidate `j` of description `i` is the
+# reference (best beam score first). Return the share of descriptions whose reference is
+# among their candidates, between 0 and 1.
+
+# %% tags=["exercise"]
+from seq2code.exercises.ch09 import check_oracle
+
+
+def oracle(right):
+    # your code here
+    raise NotImplementedError
+
+
+check_oracle(oracle)
+
+# %% tags=["solution", "hide-input"] cellView="form"
+# @title Solution
+from seq2code.exercises.ch09 import check_oracle
+
+
+def oracle(right):
+    """Share of descriptions with at least one right candidate."""
+    return sum(any(row) for row in right) / len(right)
+
+
+check_oracle(oracle, strict=True)
+
+# %% [markdown]
+# ### Exercise 3: the reranked choice
+#
+# Write `rerank_pick(forward, reverse, lengths, w_rev, w_len)` for one description: the
+# lists hold, per candidate, $\log P(Y \mid x)$, $\log P(x \mid Y)$ and $|Y|$. Return the
+# index of the candidate of highest $r(Y) = \log P(Y \mid x) + w_\text{rev} \log P(x \mid Y)
+# + w_\text{len} |Y|$, the first one on ties.
+
+# %% tags=["exercise"]
+from seq2code.exercises.ch09 import check_rerank_pick
+
+
+def rerank_pick(forward, reverse, lengths, w_rev, w_len):
+    # your code here
+    raise NotImplementedError
+
+
+check_rerank_pick(rerank_pick)
+
+# %% tags=["solution", "hide-input"] cellView="form"
+# @title Solution
+from seq2code.exercises.ch09 import check_rerank_pick
+
+
+def rerank_pick(forward, reverse, lengths, w_rev, w_len):
+    """The index of the candidate of highest r(Y) (the first on ties)."""
+    scores = [f + w_rev * r + w_len * n for f, r, n in zip(forward, reverse, lengths, strict=True)]
+    return max(range(len(scores)), key=lambda j: scores[j])
+
+
+check_rerank_pick(rerank_pick, strict=True)
+
+# %% [markdown]
 # ## Summary
 #
 # - Dropout on the embeddings, between encoder and decoder and on the output features, and
