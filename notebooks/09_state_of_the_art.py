@@ -269,8 +269,9 @@ print(f"final configuration: {final_label} ({FINAL})")
 # ## 9.4 Seeds
 #
 # One run is one draw: the initial weights, the order of the batches and the
-# teacher-forcing coins all come from the seed, and two seeds of one configuration differ
-# by about a point on Django. The final configuration is trained with seeds 0, 1 and 2:
+# teacher-forcing coins all come from the seed, and two seeds of one configuration give two
+# different models (by how much, the table below shows for this profile). The final
+# configuration is trained with seeds 0, 1 and 2:
 
 # %%
 for seed in SEEDS[1:]:
@@ -288,8 +289,8 @@ print(f"the best single model on dev: seed {best_seed}")
 # %% [markdown]
 # ## 9.5 What the beam holds: the oracle
 #
-# Chapter 6 found that beam search barely changes the copy model's exact match. But the
-# beam holds more than its top: the **oracle** rate is the share of dev lines whose
+# Beam search (chapter 6) answers with the candidate that the model itself scores best. But
+# the beam holds more than its top: the **oracle** rate is the share of dev lines whose
 # reference is *anywhere* among the `k` candidates. The difference between the oracle and
 # the top is what a better ranking could win.
 
