@@ -73,6 +73,7 @@ import torch
 
 from seq2code.batching import encode_pairs, make_batches
 from seq2code.data import load_django
+from seq2code.plots import column_figure, use_book_style
 from seq2code.profiles import get_profile
 from seq2code.show import show_source
 from seq2code.tables import Table
@@ -89,6 +90,7 @@ from seq2code.tokens import (
 from seq2code.vocab import PAD_ID, Vocab
 
 torch.manual_seed(0)
+use_book_style()  # figures drawn for the book's column, their labels at the text's size
 profile = get_profile()  # this chapter trains nothing; it borrows the profile's min_freq
 print(f"run profile: {profile.name} (vocabularies keep tokens seen {profile.min_freq}+ times)")
 
@@ -189,11 +191,11 @@ Table(["side (train)", "mean", "median", "90th percentile", "99th percentile", "
       formats=[None, ".1f", ".0f", ".0f", ".0f", "d", ".2%"])
 
 # %%
-fig, ax = plt.subplots(figsize=(8, 3.5))
+fig, ax = column_figure(row_height=3.2)
 bins = np.arange(0, 62, 2)
 for lens, label in ((nl_lens, "English"), (code_lens, "Python")):
     ax.hist(np.minimum(lens, bins[-1] - 1), bins=bins, alpha=0.6, label=label)
-ax.set_xlabel("tokens per line (the last bin holds everything longer)")
+ax.set_xlabel("tokens per line (the last bin: everything longer)")
 ax.set_ylabel("training examples")
 ax.set_title("Length of the two sides, training set")
 ax.legend()
@@ -237,11 +239,11 @@ Table(["kind of code token", "tokens", "share of all code tokens", "also in the 
       formats=[None, ",d", ".1%", ".1%"])
 
 # %%
-fig, ax = plt.subplots(figsize=(7, 3))
+fig, ax = column_figure(row_height=3.0)
 ax.barh(TOKEN_KINDS[::-1], [share[kind] for kind in TOKEN_KINDS[::-1]], color="tab:green")
 ax.set_xlim(0, 1)
 ax.set_xlabel("share of code tokens found verbatim in the English")
-ax.set_title("What a model could copy, by kind of token (training set)")
+ax.set_title("What a model could copy, by kind of token (training set)", loc="left")
 plt.show()
 
 # %% tags=["outcome", "remove-cell"]
@@ -301,11 +303,10 @@ Table(["side", "min_freq", "vocabulary size", "train tokens covered", "dev token
       formats=[None, "d", ",d", ".1%", ".1%", ".1%"])
 
 # %%
-fig, (ax_size, ax_unk) = plt.subplots(1, 2, figsize=(10, 3.5))
+fig, (ax_size, ax_unk) = column_figure(2, row_height=2.7, sharex=True)
 for side, rows in coverage.items():
     ax_size.plot(MIN_FREQS, [row[1] for row in rows], "o-", label=side)
     ax_unk.plot(MIN_FREQS, [row[3] for row in rows], "o-", label=side)
-ax_size.set_xlabel("min_freq")
 ax_size.set_ylabel("vocabulary size")
 ax_size.set_title("Smaller vocabularies ...")
 ax_unk.set_xlabel("min_freq")
@@ -316,7 +317,6 @@ ax_unk.set_title("... more unknown tokens on dev")
 for ax in (ax_size, ax_unk):
     ax.set_xticks(MIN_FREQS)
     ax.legend()
-plt.tight_layout()
 plt.show()
 
 # %% [markdown]
@@ -490,34 +490,31 @@ show_source(make_batches)
                         by_length=False)
 
 
-def draw_ids(ax, ids: torch.Tensor, vocab: Vocab, title: str) -> None:
+def draw_ids(ax, ids: torch.Tensor, title: str) -> None:
     """Draw a ``[B, L]`` id tensor: colour by id, padding grey, each cell labelled with its
-    token (cut to 7 characters)."""
+    id (a vocabulary's ``itos[id]`` is its token)."""
     values = np.ma.masked_where(ids.numpy() == PAD_ID, np.log1p(ids.numpy()))
     cmap = plt.get_cmap("viridis").copy()
     cmap.set_bad("lightgrey")
     ax.imshow(values, cmap=cmap, aspect="auto")
     for (row, col), i in np.ndenumerate(ids.numpy()):
         if i != PAD_ID:
-            ax.text(col, row, vocab.itos[i][:7], ha="center", va="center", fontsize=6,
-                    color="white")
-    ax.set_title(title)
-    ax.set_xlabel("position")
+            ax.text(col, row, str(i), ha="center", va="center", fontsize=9, color="white")
+    ax.set_title(title, loc="left")
     ax.set_ylabel("example")
 
 
-fig, axes = plt.subplots(2, 2, figsize=(14, 6), gridspec_kw={"width_ratios":
-                                                            [batch.src.size(1),
-                                                             batch.tgt.size(1)]})
-draw_ids(axes[0, 0], batch.src, src_vocab, f"src: English ids {list(batch.src.shape)}")
-draw_ids(axes[0, 1], batch.tgt, tgt_vocab, f"tgt: code ids {list(batch.tgt.shape)}")
-for ax, mask, name in ((axes[1, 0], batch.src_mask, "src_mask"),
-                       (axes[1, 1], batch.tgt != PAD_ID, "tgt != <pad>")):
+# One panel per row: the English ids and their mask, then the code ids and theirs.
+fig, axes = column_figure(4, row_height=1.9,
+                          gridspec_kw={"height_ratios": [2.6, 1, 2.6, 1]})
+draw_ids(axes[0], batch.src, f"src: English ids {list(batch.src.shape)}")
+draw_ids(axes[2], batch.tgt, f"tgt: code ids {list(batch.tgt.shape)}")
+for ax, mask, name in ((axes[1], batch.src_mask, "src_mask"),
+                       (axes[3], batch.tgt != PAD_ID, "tgt != <pad>")):
     ax.imshow(mask.numpy(), cmap="Greys", vmin=0, vmax=1.5, aspect="auto")
-    ax.set_title(f"{name}: True (dark) at real tokens")
-    ax.set_xlabel("position")
+    ax.set_title(f"{name}: True (dark) at real tokens", loc="left")
     ax.set_ylabel("example")
-plt.tight_layout()
+    ax.set_xlabel("position")
 plt.show()
 
 print("src_lens:", batch.src_lens.tolist(), " tgt_lens:", batch.tgt_lens.tolist())

@@ -76,6 +76,7 @@ from seq2code.batching import collate, make_batches
 from seq2code.experiment import evaluate_model, prepare_data, train_model, translate
 from seq2code.models.base import Seq2Seq
 from seq2code.models.rnn import RNNDecoder, RNNEncoder
+from seq2code.plots import column_figure, use_book_style, whole_epochs
 from seq2code.profiles import get_profile
 from seq2code.show import show_source
 from seq2code.tables import Table
@@ -83,6 +84,7 @@ from seq2code.tokens import tokenize_code
 from seq2code.vocab import PAD_ID
 
 torch.manual_seed(0)
+use_book_style()  # figures drawn for the book's column, their labels at the text's size
 profile = get_profile()
 print(profile.describe())
 
@@ -440,7 +442,7 @@ library_history = training.train(by_library, pairs_subset,
                                  data.pairs["dev"][:config.batch_size], config,
                                  device="cpu", progress=False)
 
-fig, ax = plt.subplots(figsize=(6, 4))
+fig, ax = column_figure(row_height=3.4)
 steps = np.arange(1, len(hand_losses) + 1)
 ax.plot(steps, hand_losses, marker="o", label="our loop")
 ax.plot(steps, library_history.batch_loss, marker="x", linestyle="none",
@@ -540,14 +542,14 @@ fresh = models.build_model("rnn", len(data.src_vocab), len(data.tgt_vocab),  # s
 initial_dev_loss = training.evaluate_loss(fresh, dev_batches, device)
 print(f"untrained dev loss {initial_dev_loss:.3f} (ln V = {math.log(len(data.tgt_vocab)):.3f})")
 
-fig, (ax_loss, ax_exact) = plt.subplots(1, 2, figsize=(11, 4))
+fig, (ax_loss, ax_exact) = column_figure(2, row_height=2.8, sharex=True)
 for name, trained in (("per step", rnn), ("per sequence", rnn_sequence)):
     epochs = np.arange(1, len(trained.history.dev_loss) + 1)
     ax_loss.plot(epochs, trained.history.dev_loss, marker="o", label=name)
     ax_exact.plot(epochs, trained.history.dev_exact_match, marker="o", label=name)
-ax_loss.set(xlabel="epoch", ylabel="dev loss (cross-entropy per token)",
-            title="Dev loss by teacher-forcing mode")
+ax_loss.set(ylabel="dev loss (per token)", title="Dev loss by teacher-forcing mode")
 ax_exact.set(xlabel="epoch", ylabel="dev exact match", title="Dev exact match by mode")
+whole_epochs(ax_loss, ax_exact)
 ax_loss.legend()
 ax_exact.legend()
 plt.show()
@@ -570,14 +572,13 @@ Table(["teacher forcing", "best dev loss", "best dev exact match"],
 # %%
 history = rnn.history
 epochs = np.arange(1, len(history.train_loss) + 1)
-plt.figure(figsize=(6, 4))
-plt.plot(epochs, history.train_loss, marker="o", label="train (teacher forcing 0.5)")
-plt.plot(epochs, history.dev_loss, marker="o", label="dev (teacher forcing 1.0)")
-plt.axhline(initial_dev_loss, color="grey", linestyle="--", label="untrained, dev")
-plt.xlabel("epoch")
-plt.ylabel("cross-entropy per token")
-plt.title("Vanilla RNN: loss per epoch")
-plt.legend()
+fig, ax = column_figure(row_height=3.4)
+ax.plot(epochs, history.train_loss, marker="o", label="train (teacher forcing 0.5)")
+ax.plot(epochs, history.dev_loss, marker="o", label="dev (teacher forcing 1.0)")
+ax.axhline(initial_dev_loss, color="grey", linestyle="--", label="untrained, dev")
+ax.set(xlabel="epoch", ylabel="cross-entropy per token", title="Vanilla RNN: loss per epoch")
+whole_epochs(ax)
+ax.legend()
 plt.show()
 # History.best_epoch counts from 0 (a list index); the plot's epochs count from 1. The kept
 # weights are the epoch with the best dev exact match, not always the lowest dev loss.
@@ -659,11 +660,10 @@ buckets = [row for row in m["by_length"] if row["n"] > 0]
 display(Table(["English tokens", "examples", "exact match", "BLEU"],
               [[row["bucket"], row["n"], row["exact_match"], row["bleu"]] for row in buckets],
               formats=[None, "d", ".1%", ".1f"]))
-plt.figure(figsize=(6, 4))
-plt.bar([row["bucket"] for row in buckets], [row["exact_match"] for row in buckets])
-plt.xlabel("English input length (tokens)")
-plt.ylabel("dev exact match")
-plt.title("Vanilla RNN: exact match by input length")
+fig, ax = column_figure(row_height=3.0)
+ax.bar([row["bucket"] for row in buckets], [row["exact_match"] for row in buckets])
+ax.set(xlabel="English input length (tokens)", ylabel="dev exact match",
+       title="Vanilla RNN: exact match by input length")
 plt.show()
 
 # %% tags=["outcome", "remove-cell"]
@@ -706,14 +706,14 @@ grad_norms = encoder_state_gradients(rnn.model, grad_batch)  # [S]
 fresh_norms = encoder_state_gradients(fresh, grad_batch)  # [S]
 print(f"{len(rows)} dev examples of {length} English tokens; "
       f"||dL/dh_s|| at s=1: {grad_norms[0]:.2e}, at s={length}: {grad_norms[-1]:.2e}")
-plt.figure(figsize=(7, 4))
+fig, ax = column_figure(row_height=3.2)
 positions = np.arange(1, length + 1)
-plt.semilogy(positions, grad_norms.numpy(), marker="o", label="trained RNN")
-plt.semilogy(positions, fresh_norms.numpy(), marker=".", label="untrained RNN")
-plt.xlabel("encoder position s")
-plt.ylabel("mean ||dL/dh_s|| (log scale)")
-plt.title("Gradient of the loss w.r.t. each encoder state")
-plt.legend()
+ax.semilogy(positions, grad_norms.numpy(), marker="o", label="trained RNN")
+ax.semilogy(positions, fresh_norms.numpy(), marker=".", label="untrained RNN")
+ax.set(xlabel="encoder position s", ylabel="mean ||dL/dh_s|| (log scale)",
+       title="Gradient of the loss w.r.t. each encoder state")
+whole_epochs(ax)  # positions are whole numbers too
+ax.legend()
 plt.show()
 
 # %% [markdown]

@@ -75,6 +75,7 @@ from seq2code.models import build_model
 from seq2code.models.base import Seq2Seq, count_parameters
 from seq2code.models.lstm import LSTMDecoder, LSTMEncoder
 from seq2code.models.rnn import RNNEncoder
+from seq2code.plots import column_figure, use_book_style, whole_epochs
 from seq2code.profiles import get_profile
 from seq2code.show import show_source
 from seq2code.significance import paired_bootstrap
@@ -82,6 +83,7 @@ from seq2code.tables import Table
 from seq2code.tokens import tokenize_nl
 
 torch.manual_seed(0)
+use_book_style()  # figures drawn for the book's column, their labels at the text's size
 profile = get_profile()
 print(profile.describe())
 
@@ -380,17 +382,16 @@ Table(["model", "dev exact match", "canonical exact match", "BLEU", "parses"],
       formats=[None, ".1%", ".1%", ".1f", ".1%"])
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+fig, axes = column_figure(2, row_height=2.8, sharex=True)
 for name, trained in (("RNN", rnn), ("LSTM", lstm)):
     epochs = np.arange(1, len(trained.history.dev_loss) + 1)
     axes[0].plot(epochs, trained.history.dev_loss, marker="o", label=name)
     axes[1].plot(epochs, trained.history.dev_exact_match, marker="o", label=name)
-axes[0].set(xlabel="epoch", ylabel="dev loss (cross-entropy per token)",
-            title="Dev loss (teacher forcing 1.0)")
+axes[0].set(ylabel="dev loss (per token)", title="Dev loss (teacher forcing 1.0)")
 axes[1].set(xlabel="epoch", ylabel="dev exact match", title="Dev exact match (greedy)")
+whole_epochs(*axes)
 for ax in axes:
     ax.legend()
-plt.tight_layout()
 plt.show()
 
 # %% [markdown]
@@ -406,7 +407,7 @@ plt.show()
 # excludes 0. (Both models kept the epoch that did best on these same dev lines, which
 # flatters each a little; chapter 5 compares them on the test set too.)
 
-# %%
+# %% tags=["remove-input"]
 def exact_per_line(report):
     """1.0 where the model wrote the line token for token, else 0.0: one number a line."""
     return [float(p["exact"]) for p in report.predictions]
@@ -493,7 +494,7 @@ Table(["model", "gradient at the first word", "gradient at the last word", "reac
       formats=[None, ".2e", ".2e", ".3f"])
 
 # %%
-fig, ax = plt.subplots(figsize=(7, 3.5))
+fig, ax = column_figure(row_height=3.4)
 positions = np.arange(1, S + 1)
 for name, g in grads.items():
     ax.plot(positions, (g / g[-1]).numpy(), marker="o", label=name)
@@ -501,8 +502,8 @@ ax.set_yscale("log")
 ax.set(xlabel="source position s (1 = first English token)",
        ylabel=r"$\|\partial L/\partial h_s\|$ / value at $s=S$",
        title=f"Gradient along the input ({S}-token descriptions, dev)")
+whole_epochs(ax)  # positions are whole numbers too
 ax.legend()
-plt.tight_layout()
 plt.show()
 
 # %% tags=["outcome", "remove-cell"]
@@ -538,7 +539,7 @@ Table(["English tokens", "examples", "RNN exact match", "LSTM exact match"],
 # %%
 labels = [b["bucket"] for b in buckets["RNN"]]
 x = np.arange(len(labels))
-fig, ax = plt.subplots(figsize=(7, 3.5))
+fig, ax = column_figure(row_height=3.2)
 for k, name in enumerate(buckets):
     ax.bar(x + (k - 0.5) * 0.4, [b["exact_match"] for b in buckets[name]], width=0.4,
            label=name)
@@ -546,7 +547,6 @@ ax.set_xticks(x, labels)
 ax.set(xlabel="length of the English description (tokens)", ylabel="dev exact match",
        title="Exact match by input length")
 ax.legend()
-plt.tight_layout()
 plt.show()
 
 # %% [markdown]
@@ -555,7 +555,7 @@ plt.show()
 # side, we cut the dev set in two at 10 English tokens (the first two buckets against the
 # last two) and bootstrap the LSTM's lead over the RNN on each half:
 
-# %%
+# %% tags=["remove-input"]
 n_words = [len(tokenize_nl(p["nl"])) for p in reports["LSTM"].predictions]
 halves = {"short": [i for i, n in enumerate(n_words) if n <= 10],  # 1-10 English tokens
           "long": [i for i, n in enumerate(n_words) if n > 10]}  # 11 and more
@@ -634,21 +634,19 @@ Table(["teacher forcing", "final train loss", "best dev loss", "dev exact match"
       formats=[".1f", ".3f", ".3f", ".1%"])
 
 # %%
-fig, axes = plt.subplots(1, 3, figsize=(13, 3.5))
+# One panel per row, sharing the epoch axis: the column is too narrow for three side by side.
+fig, axes = column_figure(3, row_height=2.5, sharex=True)
 for ratio, m in tf_models.items():
     epochs = np.arange(1, len(m.history.train_loss) + 1)
     label = f"teacher forcing {ratio}"
     axes[0].plot(epochs, m.history.train_loss, marker="o", label=label)
     axes[1].plot(epochs, m.history.dev_loss, marker="o", label=label)
     axes[2].plot(epochs, m.history.dev_exact_match, marker="o", label=label)
-axes[0].set(xlabel="epoch", ylabel="train loss",
-            title="Train loss (with its own feeding)")
-axes[1].set(xlabel="epoch", ylabel="dev loss", title="Dev loss (fed the reference)")
-axes[2].set(xlabel="epoch", ylabel="dev exact match",
-            title="Dev exact match (own guesses)")
-for ax in axes:
-    ax.legend()
-plt.tight_layout()
+axes[0].set(ylabel="train loss", title="Train loss (with its own feeding)")
+axes[1].set(ylabel="dev loss", title="Dev loss (fed the reference)")
+axes[2].set(xlabel="epoch", ylabel="dev exact match", title="Dev exact match (own guesses)")
+whole_epochs(*axes)
+axes[0].legend()  # one legend: the three panels share their lines
 plt.show()
 
 # %% [markdown]
@@ -683,7 +681,7 @@ Table(["trained with teacher forcing", "fed the reference", "fed its own guesses
        for ratio, acc in accuracy.items()],
       formats=[".1f", ".1%", ".1%", ".0%"])
 
-# %%
+# %% tags=["remove-input"]
 RATIOS = (0.0, 0.5, 1.0)
 kept = {ratio: acc[0.0] / acc[1.0] for ratio, acc in accuracy.items()}
 exposure_bias = kept[0.0] > kept[0.5] > kept[1.0]  # the more reference, the less kept

@@ -76,6 +76,7 @@ from seq2code.explorer import AttentionExplorer
 from seq2code.models import AdditiveAttention, build_model, masked_softmax
 from seq2code.models.attention import AttentionLSTMDecoder
 from seq2code.models.base import count_parameters, evaluating
+from seq2code.plots import column_figure, heatmap_height, token_heatmap, use_book_style
 from seq2code.profiles import get_profile
 from seq2code.show import show_source
 from seq2code.significance import paired_bootstrap
@@ -84,6 +85,7 @@ from seq2code.tokens import code_token_kind, untokenize_code
 from seq2code.vocab import EOS_ID, SOS_ID
 
 torch.manual_seed(0)
+use_book_style()  # figures drawn for the book's column, their labels at the text's size
 profile = get_profile()
 print(profile.describe())
 
@@ -516,17 +518,15 @@ def decode_with_attention(trained, src_tokens):
 
 shown = [i for i, tokens in enumerate(data.nl_tokens["dev"])
          if 6 <= len(tokens) <= 14][:3]
-fig, axes = plt.subplots(1, len(shown), figsize=(6 * len(shown), 5))
-for ax, i in zip(np.atleast_1d(axes), shown, strict=True):
+for i in shown:  # one figure per example, each the column's width: its tokens readable
     source = data.nl_tokens["dev"][i][: attn.max_src_len]
     generated, weights = decode_with_attention(attn, source)  # weights: [n, S]
-    ax.imshow(weights.numpy(), cmap="Reds", vmin=0, vmax=1, aspect="auto")
-    ax.set_xticks(range(len(source)), source, rotation=60, ha="right")
-    ax.set_yticks(range(len(generated)), generated)
+    fig, ax = column_figure(row_height=heatmap_height(len(generated)))
+    image = token_heatmap(ax, weights, source, generated)
+    fig.colorbar(image, ax=ax, label="weight", shrink=0.8)
     ax.set(xlabel="English token (source)", ylabel="generated code token",
            title=f"dev example {data.dev[i].index}")
-plt.tight_layout()
-plt.show()
+    plt.show()
 
 # %% [markdown]
 # Where the code repeats a word of the description (a name, an attribute), does the
@@ -594,7 +594,7 @@ Table(["dev reference tokens found in their English", "tokens",
        for group, d in vs_chance.items() if d is not None],
       formats=[None, ",d", ".1%", ".1%", ".1f", None])
 
-# %%
+# %% tags=["remove-input"]
 copied = vs_chance["copied"]  # a: the share on the copied word, b: chance
 copy_share, copy_chance, n_copied = copied.a, copied.b, copied.n
 epochs = f"{len(attn.history.dev_loss)} epochs in the `{profile.name}` profile"
@@ -683,7 +683,7 @@ Table(["English tokens", "examples"] + [f"{name} exact match" for name in bucket
 # %%
 labels = [b["bucket"] for b in buckets["RNN"]]
 x = np.arange(len(labels))
-fig, ax = plt.subplots(figsize=(8, 3.5))
+fig, ax = column_figure(row_height=3.2)
 for k, name in enumerate(buckets):
     ax.bar(x + (k - 1) * 0.27, [b["exact_match"] for b in buckets[name]], width=0.27,
            label=name)
@@ -691,7 +691,6 @@ ax.set_xticks(x, labels)
 ax.set(xlabel="length of the English description (tokens)", ylabel="dev exact match",
        title="Exact match by input length")
 ax.legend()
-plt.tight_layout()
 plt.show()
 
 # %% [markdown]
@@ -742,7 +741,7 @@ Table(["English tokens", "lines", "attention - LSTM (95% interval)", "clear win"
       + [["all", overall.n, interval(overall), who_wins(overall)]],
       formats=[None, ",d", None, None])
 
-# %%
+# %% tags=["remove-input"]
 def listed(items):
     """``a``, ``a and b``, ``a, b and c``."""
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]

@@ -75,12 +75,14 @@ from seq2code.batching import make_batches, pad
 from seq2code.decoding import greedy_decode
 from seq2code.experiment import evaluate_model, prepare_data, train_model
 from seq2code.models import build_model, count_parameters, expected_parameters
+from seq2code.plots import column_figure, use_book_style, whole_epochs
 from seq2code.profiles import get_profile
 from seq2code.show import show_source
 from seq2code.significance import paired_bootstrap
 from seq2code.tables import Table
 
 torch.manual_seed(0)
+use_book_style()  # figures drawn for the book's column, their labels at the text's size
 profile = get_profile()
 print(profile.describe())
 
@@ -237,7 +239,7 @@ Table(["what", "model", "code", "batches", "median", "lowest", "highest", "unit"
         r["max"], r["unit"]] for r in results if r["what"] != "ratio"],
       formats=[None, None, None, None, ",.0f", ",.0f", ",.0f", None])
 
-# %%
+# %% tags=["remove-input"]
 ratios = {r["of"]: r for r in results if r["what"] == "ratio"}
 first = results[0]
 # batching by length against random batches, both the library's code, in each repeat
@@ -285,7 +287,7 @@ display(Markdown(
 # forward and backward passes, per target token, of both implementations training on the
 # same pairs from the same weights (`seq2code.bench.training_flops`):
 
-# %%
+# %% tags=["remove-input"]
 flops = bench.training_flops(data.pairs["train"], V_src, V_tgt)
 display(Markdown(
     f"Per target token, the tutorial-style step computes "
@@ -374,7 +376,7 @@ Table(["split", "A", "B", "A - B (exact match)", "95% interval", "lines", "bette
        for (split, a, b), d in differences.items()],
       formats=[None, None, None, "+.1%", None, ",d", None])
 
-# %%
+# %% tags=["remove-input"]
 test_verdicts = [differences["test", a, b].verdict(a, b) for a, b in COMPARED]
 dev_disagrees = [(a, b) for a, b in COMPARED
                  if winner(differences["dev", a, b]) != winner(differences["test", a, b])]
@@ -418,13 +420,12 @@ Table(["English tokens", "examples"] + list(by_length),
       formats=[None, "d"] + [".1%"] * len(by_length))
 
 # %%
-fig, ax = plt.subplots(figsize=(7, 3.5))
+fig, ax = column_figure(row_height=3.2)
 for name, rows in by_length.items():
     ax.plot(labels, [b["exact_match"] for b in rows], marker="o", label=name)
 ax.set(xlabel="length of the English description (tokens)", ylabel="test exact match",
        title=f"Exact match by input length (test, profile {profile.name})")
 ax.legend()
-plt.tight_layout()
 plt.show()
 
 # %% [markdown]
@@ -461,7 +462,7 @@ Table(["English tokens", "lines"] + [f"{a} - {b}" for a, b in COMPARED],
                               else "no lines" for a, b in COMPARED]
        for label, lines in zip(labels, lines_of, strict=True)])
 
-# %%
+# %% tags=["remove-input"]
 filled = [label for label, lines in zip(labels, lines_of, strict=True) if lines]
 
 
@@ -545,7 +546,7 @@ Table(["model", "gradient at the first word", "gradient at the last word", "reac
       formats=[None, ".2e", ".2e", ".3f"])
 
 # %%
-fig, ax = plt.subplots(figsize=(7, 3.5))
+fig, ax = column_figure(row_height=3.2)
 for name, g in grads.items():
     ax.plot(np.arange(1, S + 1), (g / g[-1]).numpy(), marker="o", label=name)
 ax.set_yscale("log")
@@ -553,8 +554,8 @@ ax.set(xlabel="source position s (1 = first English token)",
        ylabel=r"$\|\partial L/\partial h_s\|$ / value at $s=S$",
        title=f"Gradient along the input ({len(same_length)} dev descriptions of {S} "
              "tokens)")
+whole_epochs(ax)  # positions are whole numbers
 ax.legend()
-plt.tight_layout()
 plt.show()
 
 # %% tags=["outcome", "remove-cell"]
@@ -604,7 +605,7 @@ Table(["step t", "code token", "most attended English word", "its weight"],
        for t, (token, s) in enumerate(zip(tokens, top, strict=True))],
       formats=["d", None, None, ".2f"])
 
-# %%
+# %% tags=["remove-input"]
 exact = [name for name, (out, _) in decoded.items() if out == reference_tokens]
 shared = [t for t, token in enumerate(tokens) if token in english]  # words of the English
 on_the_word = [t for t in shared if english[top[t]] == tokens[t]]
@@ -635,14 +636,13 @@ assert set(on_the_word) <= set(shared) and all(tokens[t] in english for t in sha
 # (from the `History`, including the dev evaluation of each epoch).
 
 # %%
-fig, ax = plt.subplots(figsize=(7, 3.5))
+fig, ax = column_figure(row_height=3.2)
 for name, t in trained.items():
     minutes = np.cumsum(t.history.epoch_seconds) / 60
     ax.plot(minutes, t.history.dev_exact_match, marker="o", label=name)
 ax.set(xlabel="training time (minutes)", ylabel="dev exact match",
        title=f"Dev exact match against training time (profile {profile.name})")
 ax.legend()
-plt.tight_layout()
 plt.show()
 attention_history = trained["LSTM + attention"].history
 display(Markdown(
@@ -683,7 +683,7 @@ Table(["model", "source", "exact match", "test exact match"], comparison,
 # cannot be written exactly, however well the model is trained. The share of such test
 # lines is an upper bound on what any model without copying can miss for that reason alone:
 
-# %%
+# %% tags=["remove-input"]
 vocab = data.tgt_vocab.stoi
 oov = [[token for token in code if token not in vocab]
        for code in data.code_tokens["test"]]

@@ -83,12 +83,14 @@ from seq2code.experiment import evaluate_model, prepare_data, train_model
 from seq2code.models import build_model, count_parameters, expected_parameters
 from seq2code.models.base import on_model_device
 from seq2code.models.bidirectional import BidirectionalLSTMEncoder, Bridge
+from seq2code.plots import column_figure, use_book_style, whole_epochs
 from seq2code.profiles import get_profile
 from seq2code.show import show_source
 from seq2code.tables import Table
 from seq2code.tokens import untokenize_code
 
 torch.manual_seed(0)
+use_book_style()  # figures drawn for the book's column, their labels at the text's size
 profile = get_profile()
 print(profile.describe())
 
@@ -215,9 +217,10 @@ Table(["state field", "shape with N = 3 x 4 rows", "shape with one row", "batch 
 # %% [markdown]
 # ## 6.3 The beams of one example
 #
-# Beam search with $k = 3$ on one dev sentence. Each column is a step, each row one of the
-# $k$ beams after it; a line joins a beam to the beam it extends. Red marks a hypothesis
-# that ended with `<eos>` at that step; the bold path is the winner.
+# Beam search with $k = 3$ on one dev sentence. Each row is a step (time runs down the
+# page), each column one of the $k$ beams after it; a line joins a beam to the beam it
+# extends. Red marks a hypothesis that ended with `<eos>` at that step, with its normalised
+# score; the bold path is the winner.
 
 # %%
 def pick_example(pairs, lo=6, hi=12):
@@ -251,10 +254,17 @@ def winner_path(history, winner):
     return path, end if winner.finished else None
 
 
+def whole(token, most=24):
+    """A token as the figure writes it: whole, or (a long string literal) its first
+    characters and "…"."""
+    return token if len(token) <= most else token[:most - 1] + "…"
+
+
 def plot_beams(history, winner, vocab, max_steps=14):
+    """Steps down the page, beams across it: the column's width holds k whole tokens."""
     path, end = winner_path(history, winner)
     steps = min(len(history), max_steps)
-    fig, ax = plt.subplots(figsize=(1.3 * steps + 1, 0.9 * K + 1.6))
+    fig, ax = column_figure(row_height=0.42 * steps + 1.0)
     for t in range(steps):
         step = history[t]
         for k in range(K):
@@ -264,26 +274,28 @@ def plot_beams(history, winner, vocab, max_steps=14):
             parent = int(step.parents[0, k])
             on_path = (t, k) in path
             if t > 0:
-                ax.plot([t - 1, t], [parent, k], color="black" if on_path else "0.75",
+                ax.plot([parent, k], [t - 1, t], color="black" if on_path else "0.75",
                         lw=2.2 if on_path else 0.8, zorder=1)
-            ax.text(t, k, vocab.itos[int(step.tokens[0, k])][:10], ha="center", va="center",
-                    fontsize=8, fontweight="bold" if on_path else "normal", zorder=2,
-                    bbox={"boxstyle": "round", "fc": "white", "ec": "0.6"})
+            ax.text(k, t, whole(vocab.itos[int(step.tokens[0, k])]), ha="center",
+                    va="center", fontsize=10, fontweight="bold" if on_path else "normal",
+                    zorder=2, bbox={"boxstyle": "round", "fc": "white", "ec": "0.6"})
         for _, parent, _, score in step.finished:
-            y = parent + 0.38
+            x = parent + 0.5  # between the parent's column and the next one
             is_winner = end is not None and (t, parent) == end
             if t > 0:
-                ax.plot([t - 1, t], [parent, y], color="tab:red", lw=2.2 if is_winner else 0.8)
-            ax.text(t, y, f"<eos> {score:.2f}", ha="center", va="center", fontsize=7,
-                    color="tab:red", fontweight="bold" if is_winner else "normal")
-    ax.set_xticks(range(steps), [f"t={t + 1}" for t in range(steps)])
-    ax.set_yticks(range(K), [f"beam {k}" for k in range(K)])
-    ax.set_xlim(-0.6, steps - 0.4)
-    ax.set_ylim(K - 0.4, -0.6)
-    ax.set_title("beam search, k = 3 (red: finished, with its normalised score)")
-    for side in ("top", "right"):
+                ax.plot([parent, x], [t - 1, t], color="tab:red", lw=2.2 if is_winner else 0.8)
+            ax.text(x, t, f"<eos> {score:.2f}", ha="center", va="center", fontsize=9,
+                    color="tab:red", fontweight="bold" if is_winner else "normal", zorder=2,
+                    bbox={"boxstyle": "round", "fc": "white", "ec": "tab:red", "lw": 0.5})
+    ax.set_yticks(range(steps), [f"t={t + 1}" for t in range(steps)])
+    ax.set_xticks(range(K), [f"beam {k}" for k in range(K)])
+    ax.xaxis.tick_top()
+    ax.set_ylim(steps - 0.5, -0.6)
+    ax.set_xlim(-0.6, K - 0.1)
+    ax.set_title(f"beam search, k = {K} (red: finished, with its normalised score)",
+                 loc="left", pad=24)
+    for side in ("bottom", "right"):
         ax.spines[side].set_visible(False)
-    fig.tight_layout()
     return fig
 
 
@@ -319,18 +331,17 @@ Table(["k", "dev exact match", "canonical exact match", "BLEU", "parses",
       formats=["d", ".1%", ".1%", ".1f", ".1%", ".1f"])
 
 # %%
-fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.5))
+fig, (left, right) = column_figure(2, row_height=2.7, sharex=True)
 for metric, style, label in (("exact_match", "o-", "raw"),
                              ("exact_match_canonical", "s--", "canonical")):
     left.plot(beam_sizes, [100 * dev_beam[k].metrics[metric] for k in beam_sizes], style,
               label=label)
-left.set(xlabel="beam size k", ylabel="dev exact match (%)", xticks=beam_sizes)
+left.set(ylabel="dev exact match (%)", xticks=beam_sizes,
+         title="Chapter 4's attention model: exact match ...")
 left.legend()
 right.plot(beam_sizes, [speed[k] for k in beam_sizes], "o-", color="tab:red")
 right.set(xlabel="beam size k", ylabel="sentences per second", xticks=beam_sizes,
-          ylim=(0, None))
-fig.suptitle("chapter 4's attention model: beam size against exact match and speed")
-fig.tight_layout()
+          ylim=(0, None), title="... and decoding speed, by beam size")
 plt.show()
 
 # %%
@@ -487,7 +498,7 @@ assert better > 0.0, better
 # The model's own score of the lines that beam search finds, and the intervals of exact
 # match above, put together:
 
-# %%
+# %% tags=["remove-input"]
 VERDICTS = ("better than", "worse than", "within the noise of")
 
 
@@ -682,13 +693,13 @@ Table(["model", "parameters (count)", "parameters (formula)"],
 # %%
 bi = train_model("bidirectional", data=data)
 print(f"bidirectional model from the cache: {bi.from_cache}")
-fig, ax = plt.subplots(figsize=(6, 3.5))
+fig, ax = column_figure(row_height=3.2)
 for name, trained in (("attention (chapter 4)", attn), ("bidirectional", bi)):
     epochs = range(1, len(trained.history.dev_loss) + 1)
     ax.plot(epochs, trained.history.dev_loss, "o-", label=name)
 ax.set(xlabel="epoch", ylabel="dev loss (cross-entropy per token)")
+whole_epochs(ax)
 ax.legend()
-fig.tight_layout()
 plt.show()
 
 # %% tags=["outcome", "remove-cell"]
@@ -733,7 +744,7 @@ Table(["decoding", "split", "bidirectional", "attention (chapter 4)",
        for (dec, split), d in bi_vs_attn.items()],
       formats=[None, None, ".1%", ".1%", "+.1f", None, ",d"])
 
-# %%
+# %% tags=["remove-input"]
 NAMES = ("the bidirectional model", "chapter 4's model")
 bi_better = [key for key, d in bi_vs_attn.items() if d.low > 0]
 bi_worse = [key for key, d in bi_vs_attn.items() if d.high < 0]

@@ -78,6 +78,13 @@ from seq2code.models.copy import (
     gold_log_probs,
 )
 from seq2code.models.coverage import CoverageAttention, coverage_loss, repeated_attention
+from seq2code.plots import (
+    column_figure,
+    heatmap_height,
+    token_heatmap,
+    use_book_style,
+    whole_epochs,
+)
 from seq2code.profiles import get_profile
 from seq2code.show import show_source
 from seq2code.significance import paired_bootstrap
@@ -85,6 +92,7 @@ from seq2code.tables import Table
 from seq2code.tokens import canonicalize, code_token_kind
 
 torch.manual_seed(0)
+use_book_style()  # figures drawn for the book's column, their labels at the text's size
 profile = get_profile()
 print(profile.describe())
 
@@ -98,6 +106,8 @@ print(profile.describe())
 # %%
 data = prepare_data(profile)
 vocab = data.tgt_vocab
+
+# %% tags=["remove-input"]
 dev_pairs = list(zip(data.nl_tokens["dev"], data.code_tokens["dev"], strict=True))
 n_tokens = sum(len(code) for _, code in dev_pairs)
 unknown = sum(tok not in vocab for _, code in dev_pairs for tok in code)
@@ -275,16 +285,16 @@ for name, trained in [("attention", attn), ("copy", copy)]:
           f"{sum(trained.history.epoch_seconds):6.0f} s of training")
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(11, 3.5))
+fig, axes = column_figure(2, row_height=2.7, sharex=True)
 for name, trained in [("attention", attn), ("copy", copy)]:
     epochs = range(1, len(trained.history.dev_exact_match) + 1)
     axes[0].plot(epochs, trained.history.dev_loss, marker="o", label=name)
     axes[1].plot(epochs, trained.history.dev_exact_match, marker="o", label=name)
-axes[0].set(xlabel="epoch", ylabel="dev loss (nats per token)", title="Dev loss")
+axes[0].set(ylabel="dev loss (nats per token)", title="Dev loss")
 axes[1].set(xlabel="epoch", ylabel="dev exact match (ids)", title="Dev exact match")
+whole_epochs(*axes)
 for ax in axes:
     ax.legend()
-plt.tight_layout()
 plt.show()
 
 # %% [markdown]
@@ -321,17 +331,14 @@ def copies_a_word(k):
 
 shown = next((k for k in candidates(data) if copies_a_word(k)), candidates(data)[0])
 view, tokens, ids, weights, gates = copy_decode(copy, data.nl_tokens["dev"][shown])
-fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 0.4 * len(tokens) + 2.5), sharey=True,
-                             gridspec_kw={"width_ratios": [3, 1]})
-ax.imshow(weights.numpy(), cmap="Reds", vmin=0, vmax=1, aspect="auto")
-ax.set_xticks(range(len(view)), view, rotation=60, ha="right")
-ax.set_yticks(range(len(tokens)), [f"{t} (copied)" if i >= len(vocab) else t
-                                   for t, i in zip(tokens, ids, strict=True)])
+fig, (ax, bx) = column_figure(1, 2, row_height=heatmap_height(len(tokens)), sharey=True,
+                              gridspec_kw={"width_ratios": [3, 1]})
+token_heatmap(ax, weights, view, [f"{t} (copied)" if i >= len(vocab) else t
+                                  for t, i in zip(tokens, ids, strict=True)])
 ax.set(xlabel="English token (source)", ylabel="generated code token",
        title=f"attention, dev example {data.dev[shown].index}")
 bx.barh(range(len(tokens)), gates.numpy(), color="tab:blue")
-bx.set(xlim=(0, 1), xlabel="$p_{gen}$", title="generate (1) or copy (0)")
-plt.tight_layout()
+bx.set(xlim=(0, 1), xticks=[0, 0.5, 1], xlabel="$p_{gen}$", title="generate (1)\nor copy (0)")
 plt.show()
 
 # %% [markdown]
@@ -456,7 +463,7 @@ Table(["model", "repeated attention per example", "coverage loss per example"],
 # chapter 6 (section 6.4), here over each example's coverage loss instead of its exact
 # match.
 
-# %%
+# %% tags=["remove-input"]
 less_repeated = paired_bootstrap(repeats["copy + coverage"][1], repeats["copy"][1])
 display(Markdown(
     "Coverage loss per dev example, copy + coverage minus copy: "
@@ -478,19 +485,14 @@ assert less_repeated.high < 0, less_repeated
 # coverage:
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(12, 0.4 * len(tokens) + 3))
-for ax, (name, trained) in zip(axes, [("copy", copy), ("copy + coverage", cover)],
-                               strict=True):
+for name, trained in [("copy", copy), ("copy + coverage", cover)]:  # one figure each
     view, tokens_k, ids_k, weights_k, _ = copy_decode(trained,
                                                       data.nl_tokens["dev"][shown])
-    ax.imshow(weights_k.numpy(), cmap="Reds", vmin=0, vmax=1, aspect="auto")
-    ax.set_xticks(range(len(view)), view, rotation=60, ha="right")
-    ax.set_yticks(range(len(tokens_k)), tokens_k)
-    ax.set(xlabel="English token", title=f"{name}: repeated attention "
-           f"{repeated_attention(weights_k):.2f}")
-axes[0].set_ylabel("generated code token")
-plt.tight_layout()
-plt.show()
+    fig, ax = column_figure(row_height=heatmap_height(len(tokens_k)))
+    token_heatmap(ax, weights_k, view, tokens_k)
+    ax.set(xlabel="English token", ylabel="generated code token",
+           title=f"{name}: repeated attention {repeated_attention(weights_k):.2f}")
+    plt.show()
 
 # %% [markdown]
 # ## 7.7 Results on dev and test
@@ -541,7 +543,7 @@ Table(["A", "B", "split", "exact match A", "exact match B", "A - B (points)",
        for (a, b, split), d in differences.items()],
       formats=[None, None, None, ".1%", ".1%", "+.1f", None, ",d"])
 
-# %%
+# %% tags=["remove-input"]
 NAMES = {"attention (chapter 4)": "chapter 4's attention model", "copy": "the copy model",
          "copy + coverage": "the copy model with coverage"}
 
@@ -561,7 +563,7 @@ copy_text = " ".join(f"On {split}, {sentence(a, b, split)}"
 display(Markdown(
     f"In the `{profile.name}` profile (raw exact match, greedy decoding): {copy_text}"))
 
-# %%
+# %% tags=["remove-input"]
 full = get_profile("full")
 display(Markdown(
     f"These numbers come from the `{profile.name}` profile that this page ran in, and so "

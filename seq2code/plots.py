@@ -80,10 +80,10 @@ def _png_base64(fig: Figure) -> str | None:
     return base64.b64encode(figure_png(fig)).decode("ascii")
 
 
-def use_book_style() -> None:
-    """Matplotlib's sizes for the book's column (``STYLE``); in IPython, inline figures are
-    also written with their smallest font size (``FONT_METADATA_KEY``)."""
-    matplotlib.rcParams.update(STYLE)
+def _record_font_sizes() -> None:
+    """In IPython, write inline figures with their smallest font size. The inline backend
+    registers its own PNG writer when pyplot first makes a figure, so this runs again
+    after each figure that ``column_figure`` makes."""
     try:
         from IPython import get_ipython
     except ImportError:  # pragma: no cover - IPython is always there in a notebook
@@ -91,6 +91,13 @@ def use_book_style() -> None:
     shell = get_ipython()
     if shell is not None and hasattr(shell, "display_formatter"):
         shell.display_formatter.formatters["image/png"].for_type(Figure, _png_base64)
+
+
+def use_book_style() -> None:
+    """Matplotlib's sizes for the book's column (``STYLE``); in IPython, inline figures are
+    also written with their smallest font size (``FONT_METADATA_KEY``)."""
+    matplotlib.rcParams.update(STYLE)
+    _record_font_sizes()
 
 
 def column_figure(nrows: int = 1, ncols: int = 1, *, row_height: float = 3.0,
@@ -102,7 +109,9 @@ def column_figure(nrows: int = 1, ncols: int = 1, *, row_height: float = 3.0,
     narrow for its labels; put them one per row instead."""
     use_book_style()
     subplots.setdefault("layout", "constrained")
-    return plt.subplots(nrows, ncols, figsize=(width, row_height * nrows), **subplots)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width, row_height * nrows), **subplots)
+    _record_font_sizes()  # after pyplot's first figure, which installs the inline backend
+    return fig, axes
 
 
 def whole_epochs(*axes, axis: str = "x") -> None:

@@ -79,3 +79,31 @@ def test_style_fonts_are_at_least_the_minimum():
     ax.set(title="t", xlabel="x", ylabel="y")
     ax.legend()
     assert plots.smallest_font_pt(fig) >= plots.TICK_PT >= plots.MIN_FONT_PT
+
+
+def test_inline_figures_record_their_smallest_font(monkeypatch):
+    """In IPython, the PNG formatter of figures is ours, also after pyplot's first figure
+    (when the inline backend installs its own)."""
+    import IPython
+
+    class Formatter:
+        def __init__(self):
+            self.printers = {}
+
+        def for_type(self, kind, printer):
+            self.printers[kind] = printer
+
+    class Shell:
+        def __init__(self):
+            self.display_formatter = type("D", (), {})()
+            self.display_formatter.formatters = {"image/png": Formatter()}
+
+    shell = Shell()
+    monkeypatch.setattr(IPython, "get_ipython", lambda: shell)
+    fig, ax = plots.column_figure()
+    ax.plot([1, 2], [1, 2])
+    printer = shell.display_formatter.formatters["image/png"].printers[plots.Figure]
+    import base64
+
+    image = Image.open(io.BytesIO(base64.b64decode(printer(fig))))
+    assert float(image.info[plots.FONT_METADATA_KEY]) == plots.TICK_PT
