@@ -44,9 +44,9 @@ def run(kind="lstm", config=CONFIG, **kwargs):
 
 
 def comparable(history: History) -> dict:
-    """Everything but the timings."""
+    """Everything but the timings and the machine's load when training started."""
     d = history.to_dict()
-    del d["epoch_seconds"], d["train_tokens_per_second"]
+    del d["epoch_seconds"], d["train_tokens_per_second"], d["load_1m"]
     return d
 
 
