@@ -110,6 +110,11 @@ print("literals put back:", mapping)
 # matches the reference by canonical exact match.
 
 # %%
+from seq2code.plan import CHAPTERS, plan_training
+
+print(plan_training(CHAPTERS[9], data))  # what this chapter trains, and for how long
+
+# %%
 baseline = train_model("copy", data=data)  # chapter 7's model
 
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,6 +61,9 @@ class Request:
         seed: ``train_model``'s ``seed``.
         train_options: ``train_model``'s ``train_options``.
         model_options: ``train_model``'s ``**model_options``.
+        prepare: for a model trained on other data than the chapter's, the function that
+            makes it from the chapter's data (chapter 9's reverse model:
+            ``rerank.reverse_data``); None: the chapter's data.
     """
 
     kind: str
@@ -68,6 +71,7 @@ class Request:
     seed: int = 0
     train_options: dict = field(default_factory=dict)
     model_options: dict = field(default_factory=dict)
+    prepare: Callable[[Data], Data] | None = None
 
     @property
     def name(self) -> str:
@@ -79,17 +83,44 @@ class Request:
         extra = ", ".join(f"{k}={v}" for k, v in options.items())
         return f"{self.kind} ({extra})" if extra else self.kind
 
+    def data_for(self, data: Data) -> Data:
+        """The data this model trains on, given the chapter's."""
+        if self.prepare is None:
+            return data
+        cached = _PREPARED.get((id(self.prepare), id(data)))
+        if cached is None or cached[0] is not data:
+            cached = (data, self.prepare(data))
+            _PREPARED[(id(self.prepare), id(data))] = cached
+        return cached[1]
+
     def spec(self, data: Data) -> ModelSpec:
-        """What ``train_model`` would train for this request on ``data``, with its cache key."""
-        return model_spec(self.kind, data, seed=self.seed, train_options=self.train_options,
-                          **self.model_options)
+        """What ``train_model`` would train for this request given the chapter's ``data``,
+        with its cache key."""
+        return model_spec(self.kind, self.data_for(data), seed=self.seed,
+                          train_options=self.train_options, **self.model_options)
+
+
+_PREPARED: dict = {}  # (prepare, chapter data) -> (chapter data, prepared data)
 
 
 def want(kind: str, *, label: str | None = None, seed: int = 0,
-         train_options: dict | None = None, **model_options) -> Request:
+         train_options: dict | None = None, prepare: Callable[[Data], Data] | None = None,
+         **model_options) -> Request:
     """A :class:`Request`, written like the ``train_model`` call it stands for:
     ``want("lstm", train_options={"teacher_forcing": 1.0})``."""
-    return Request(kind, label, seed, dict(train_options or {}), dict(model_options))
+    return Request(kind, label, seed, dict(train_options or {}), dict(model_options), prepare)
+
+
+def _reverse_data(data: Data) -> Data:
+    from seq2code import rerank  # chapter 9's module
+
+    return rerank.reverse_data(data)
+
+
+# Chapter 9's regularised copy model (its cells define the same: a test compares them):
+# dropout p and the weight average's decay d, trained with three seeds.
+CH9_DROPOUT, CH9_DECAY, CH9_SEEDS = 0.3, 0.999, (0, 1, 2)
+_CH9 = {"dropout": CH9_DROPOUT, "train_options": {"average_decay": CH9_DECAY}}
 
 
 # The models each chapter trains (or reads from the cache), as its cells ask train_model.
@@ -106,6 +137,15 @@ CHAPTERS: dict[int, tuple[Request, ...]] = {
     8: (want("rnn"), want("lstm"), want("attention"), want("bidirectional"), want("copy"),
         want("coverage"), want("multihead"),
         want("transformer", train_options={"teacher_forcing": 1.0})),
+    # The final configuration is decided on dev as the chapter runs; planned: the one that
+    # keeps dropout and the average (if dev drops one, models of the same size and work
+    # train in their place: the minutes hold, the cache lines may not).
+    9: (want("copy"),
+        want("copy", label="copy, dropout + average, seed 0", **_CH9),
+        *(want("copy", label=f"copy, final configuration*, seed {seed}", seed=seed, **_CH9)
+          for seed in CH9_SEEDS[1:]),
+        want("copy", label="reverse copy (code to English), final configuration*",
+             prepare=_reverse_data, canonical=False, **_CH9)),
 }
 
 
@@ -244,6 +284,9 @@ class Plan:
                 f"On a Colab T4 GPU: {_minutes(self.t4_seconds())} (an estimate from "
                 f"the floating-point work, assuming the T4 reaches {T4_ASSUMED_TFLOPS:.2f} "
                 f"TFLOP/s, 1/16 of its peak: not measured).")
+        if any("*" in name for name in names):
+            lines.append("* chosen on dev as the chapter runs; planned as dropout + average "
+                         "(if dev drops either, models of the same size train instead).")
         others = self.other_profiles()
         if others:
             lines.append("In another run profile (if the cache holds none of these): "
@@ -308,6 +351,7 @@ def estimate(request: Request, data: Data, *, device: torch.device | str | None 
     global random state is left as it was.
     """
     spec = request.spec(data)
+    data = request.data_for(data)
     config = spec.train_config
     result = Estimate(request, spec, spec.cached_path().is_file(), config.epochs,
                       config.early_stop)
@@ -394,6 +438,7 @@ def model_file_bytes(request: Request | str, data: Data, epochs: int | None = No
     history of every epoch and batch) with an untrained model of the same size."""
     request = want(request) if isinstance(request, str) else request
     spec = request.spec(data)
+    data = request.data_for(data)
     config = spec.train_config
     epochs = config.epochs if epochs is None else epochs
     model = models.build_model(request.kind, len(data.src_vocab), len(data.tgt_vocab),
@@ -401,8 +446,13 @@ def model_file_bytes(request: Request | str, data: Data, epochs: int | None = No
     batches = len(make_batches(model_pairs(model, data, "train"), config.batch_size,
                                shuffle=True, by_length=config.by_length, seed=config.seed))
     per_epoch = [0.5] * epochs
-    history = training.History(per_epoch, per_epoch, per_epoch, per_epoch, per_epoch,
-                               per_epoch, [0.5] * (batches * epochs), epochs - 1, 1, 0.5)
+    lists = ["train_loss", "dev_loss", "dev_exact_match", "lr", "epoch_seconds",
+             "train_tokens_per_second"]
+    if getattr(config, "average_decay", None) is not None:  # the weights' own dev scores too
+        lists += ["dev_loss_raw", "dev_exact_match_raw"]
+    history = training.History(**dict.fromkeys(lists, per_epoch),
+                               batch_loss=[0.5] * (batches * epochs), best_epoch=epochs - 1,
+                               threads=1, load_1m=0.5)
     payload = {"src_vocab": data.src_vocab.to_dict(), "tgt_vocab": data.tgt_vocab.to_dict(),
                "profile": data.profile.to_dict(), "data": data.info(), "seed": request.seed,
                "model_options": spec.model_options, "format": checkpoint.FORMAT,
@@ -421,7 +471,7 @@ def course_requests() -> list[Request]:
     for requests in CHAPTERS.values():
         for request in requests:
             key = (request.kind, request.seed, repr(sorted(request.train_options.items())),
-                   repr(sorted(request.model_options.items())))
+                   repr(sorted(request.model_options.items())), request.prepare)
             if key not in seen:
                 seen.add(key)
                 found.append(request)

@@ -201,7 +201,7 @@ def test_usage_page_states_the_computed_t4_minutes_and_cache_sizes(cpu_data):
                        for r in plan.course_requests()) / 1e6 for name in ("cpu", "full")}
     for name, size in sizes.items():
         assert f"{name}: {size:.0f} MB" in usage, (name, size)
-    assert len(plan.course_requests()) == 11 and "the eleven of chapters 2 to 8" in usage
+    assert len(plan.course_requests()) == 15 and "the fifteen of chapters 2 to 9" in usage
 
 
 def test_training_progress_bars_show_the_time_left(data, capsys):
@@ -213,3 +213,31 @@ def test_training_progress_bars_show_the_time_left(data, capsys):
                    device="cpu", progress=True)
     bar = capsys.readouterr().err
     assert re.search(r"epoch 1/1: .*\d\d:\d\d<\d\d:\d\d.*loss=", bar), bar[-500:]
+
+
+def test_chapter_9s_plan_uses_the_chapters_own_settings():
+    """Chapter 9 defines its regularised configuration in its cells; the plan's copy of it
+    must be the same, or the plan would list models the chapter never trains."""
+    source = (REPO / "notebooks" / "09_state_of_the_art.py").read_text(encoding="utf-8")
+    assert f"DROPOUT, DECAY, SEEDS = {plan.CH9_DROPOUT}, {plan.CH9_DECAY}, {plan.CH9_SEEDS}" \
+        in source
+    assert 'REGULARISED = {"dropout": DROPOUT, "train_options": {"average_decay": DECAY}}' \
+        in source
+    assert "train_model(\"copy\", data=rerank.reverse_data(data), canonical=False, **FINAL)" \
+        in source
+
+
+def test_a_model_on_other_data_is_planned_on_that_data(data, shared_data):
+    smaller = replace(TINY, train_size=100)
+    prepared = []
+
+    def prepare(chapter_data):
+        prepared.append(chapter_data)
+        return experiment.prepare_data(smaller, data_dir=shared_data)
+
+    request = plan.want("rnn", prepare=prepare, **SMALL)
+    made = plan.plan_training([request], data, steps=1)
+    assert prepared == [data]  # made once from the chapter's data
+    assert made.estimates[0].batches == len(make_batches(
+        request.data_for(data).pairs["train"], TINY.batch_size, shuffle=True, seed=0)) == 4
+    assert made.estimates[0].spec.key["data"]["sizes"]["train"] == 100
