@@ -92,6 +92,13 @@ from seq2code.models.transformer import (
     causal_mask,
     sinusoidal_positions,
 )
+from seq2code.plots import (
+    column_figure,
+    heatmap_height,
+    token_heatmap,
+    use_book_style,
+    whole_epochs,
+)
 from seq2code.profiles import get_profile
 from seq2code.show import show_source
 from seq2code.significance import paired_bootstrap
@@ -99,6 +106,7 @@ from seq2code.tables import Table
 from seq2code.vocab import SOS_ID
 
 torch.manual_seed(0)
+use_book_style()  # figures drawn for the book's column, their labels at the text's size
 profile = get_profile()
 print(profile.describe())
 
@@ -276,7 +284,7 @@ print("by hand, head by head: the same outputs and weights")
 # %%
 show_source(MultiHeadLSTMDecoder)
 
-# %%
+# %% tags=["remove-input"]
 course_multihead = build_model("multihead", 100, 100).decoder.attention  # course sizes
 display(Markdown(
     f"With the course's sizes: $d = H = {course_multihead.W_q.out_features}$, "
@@ -320,7 +328,7 @@ show_source(sinusoidal_positions)
 
 # %%
 pe = sinusoidal_positions(60, 128)  # [positions, d]
-fig, ax = plt.subplots(figsize=(9, 3.5))
+fig, ax = column_figure(row_height=3.2)
 image = ax.imshow(pe.T.numpy(), cmap="RdBu", aspect="auto", vmin=-1, vmax=1)
 ax.set(xlabel="position p", ylabel="column (2i: sin, 2i+1: cos)",
        title="sinusoidal positional encodings, d = 128")
@@ -393,7 +401,7 @@ assert (change[:4] == 0).all() and (change[4:] > 0).all()
 #   through a normalisation and needs a learning-rate warm-up to train; pre-norm keeps a
 #   clean residual path and trains with the course's plain Adam, which has no warm-up.
 
-# %%
+# %% tags=["remove-input"]
 course_transformer = build_model("transformer", 100, 100)  # the course's sizes
 first = course_transformer.decoder.layers[0]
 display(Markdown(
@@ -469,7 +477,7 @@ Table(["model", "parameters", "from the formula", "teacher forcing", "epochs",
        for name, t in trio.items()],
       formats=[None, ",d", ",d", ".1f", None, ".0f", None])
 
-# %%
+# %% tags=["remove-input"]
 shared = transformer.config["train_config"]
 display(Markdown(
     f"All three: Adam at learning rate {shared['lr']:g}, multiplied by "
@@ -478,17 +486,17 @@ display(Markdown(
     f"batches of {shared['batch_size']}."))
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+fig, axes = column_figure(2, row_height=2.8, sharex=True)
 for name, t in trio.items():
     epochs = range(1, len(t.history.dev_loss) + 1)
     axes[0].plot(epochs, t.history.dev_loss, marker="o", label=name)
     axes[1].plot(epochs, [100 * x for x in t.history.dev_exact_match], marker="o",
                  label=name)
-axes[0].set(xlabel="epoch", ylabel="dev loss (per token)", title="dev loss")
+axes[0].set(ylabel="dev loss (per token)", title="dev loss")
 axes[1].set(xlabel="epoch", ylabel="dev exact match (%)",
             title="dev exact match (greedy)")
+whole_epochs(*axes)
 axes[0].legend()
-plt.tight_layout()
 plt.show()
 
 # %% tags=["outcome", "remove-cell"]
@@ -610,18 +618,19 @@ example = next(i for i, tokens in enumerate(data.nl_tokens["dev"])
 source = data.nl_tokens["dev"][example][: transformer.max_src_len]
 print("English:", data.dev[example].nl)
 print("reference:", data.dev[example].code.strip())
-fig, axes = plt.subplots(2, 4, figsize=(18, 9))
-for row, (name, trained) in enumerate([("multi-head LSTM", multihead),
-                                       ("Transformer (last layer)", transformer)]):
+for name, trained in [("multi-head LSTM", multihead),
+                      ("Transformer (last layer)", transformer)]:
     generated, weights = heads_for(trained, source)
     print(f"{name}: {' '.join(generated)}")
-    for h, ax in enumerate(axes[row]):
-        ax.imshow(weights[h].numpy(), cmap="Reds", vmin=0, vmax=1, aspect="auto")
-        ax.set_xticks(range(len(source)), source, rotation=70, ha="right", fontsize=8)
-        ax.set_yticks(range(len(generated)), generated, fontsize=8)
-        ax.set_title(f"{name}, head {h + 1}", fontsize=10)
-plt.tight_layout()
-plt.show()
+    # One figure per model, its heads two by two: each panel half the column wide.
+    fig, axes = column_figure(2, 2, sharex=True, sharey=True,
+                              row_height=heatmap_height(min(len(generated), 16),
+                                                        per_row=0.2, extra=1.4))
+    for h, ax in enumerate(axes.flat):
+        token_heatmap(ax, weights[h], source, generated, most_rows=16)
+        ax.set_title(f"head {h + 1}")
+    fig.suptitle(name)
+    plt.show()
 
 # %% tags=["outcome", "remove-cell"]
 # Every head's rows are distributions over the real English words.
@@ -660,7 +669,7 @@ display(Markdown(" · ".join(f"{name}: **{value:.2f}**"
 # `seq2code.significance.paired_bootstrap`), and a difference is called one only when the
 # interval excludes 0.
 
-# %%
+# %% tags=["remove-input"]
 def distances_per_line(trained, pairs):
     """``pair_distances`` of every line of ``pairs``, teacher-forced on its reference
     code: ``[lines, pairs of heads]``."""
@@ -780,7 +789,7 @@ Table(["A", "B", "A − B, test exact", "95% interval", "lines", "verdict"],
       [[a, b, d.difference, f"{d.low:+.1%} to {d.high:+.1%}", d.n, verdict_cell(d, a, b)]
        for d, a, b in against_ch4], formats=[None, None, "+.1%", None, ",d", None])
 
-# %%
+# %% tags=["remove-input"]
 display(Markdown(f"On the test set, profile `{profile.name}`: "
                  + " ".join(d.verdict(a, b) for d, a, b in against_ch4)))
 
@@ -819,16 +828,18 @@ for kind, name, chapter in COURSE:
     minutes = sum(trained.history.epoch_seconds) / 60 if trained.history else float("nan")
     course_models[name] = trained
     _, dev_exact, _, test_exact, test_canonical, bleu, parses = metric_row(name, trained)
-    closing.append([name, kind, chapter, count_parameters(trained.model), minutes,
+    closing.append([name, kind, chapter, count_parameters(trained.model) / 1e6, minutes,
                     dev_exact, test_exact, test_canonical, bleu, parses])
 if missing:
     display(Markdown("**Not yet in the library, skipped:** " + ", ".join(missing)))
 display(Markdown(f"**Profile `{profile.name}`**: {len(data.train):,} training pairs, "
                  f"{profile.epochs} epochs, {len(data.dev):,} dev and {len(data.test):,} "
                  "test examples."))
-Table(["model", "kind", "ch.", "parameters", "minutes", "dev exact", "test exact",
-       "test canonical", "BLEU", "parses"], closing,
-      formats=[None, "code", None, ",d", ".1f", ".1%", ".1%", ".1%", ".1f", ".1%"])
+# Shown without the kinds (the `python -m seq2code train` names, in COURSE above): ten
+# columns do not fit the book's column.
+Table(["model", "ch.", "million params", "minutes", "dev exact", "test exact",
+       "test canonical", "BLEU", "parses"], [[row[0], *row[2:]] for row in closing],
+      formats=[None, None, ".2f", ".1f", ".1%", ".1%", ".1%", ".1f", ".1%"])
 
 # %% [markdown]
 # Each model against chapter 4's LSTM + attention, and the best model against the runner-up,
@@ -847,7 +858,7 @@ Table(["model", f"test exact, model − {baseline}", "95% interval", "verdict"],
       [[a, d.difference, f"{d.low:+.1%} to {d.high:+.1%}", verdict_cell(d, a, b)]
        for d, a, b in closing_differences], formats=[None, "+.1%", None, None])
 
-# %%
+# %% tags=["remove-input"]
 best_row = by_test[0]
 leaders = [row[0] for row in by_test if row[6] == best_row[6]]
 if len(leaders) == 1:
@@ -885,7 +896,7 @@ PUBLISHED = [("seq2seq with attention (Ling et al., 2016, as reported)", 0.451),
              ("TranX with reranking (Yin & Neubig, 2019)", 0.802)]
 Table(["published system", "test canonical"], PUBLISHED, formats=[None, ".1%"])
 
-# %%
+# %% tags=["remove-input"]
 best_canonical = max(row[7] for row in closing)
 display(Markdown(
     f"This run's highest test canonical exact match, {best_canonical:.1%}, stands "
@@ -906,7 +917,7 @@ display(Markdown(
 # loop's (token ids: `<unk>` never matches); test is greedy decoding, the test set read once
 # per row.
 
-# %%
+# %% tags=["hide-input"]
 FULL_PROFILE_MEASURED = [  # README.md, "Measured in the full profile", row by row
     {"model": "attention + copy", "kind": "copy", "date": "2026-12-03",
      "commit": "9e9cd74", "best dev exact": 0.674, "best epoch": "11 of 16",
