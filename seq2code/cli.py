@@ -85,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
                           help="rerank the beam with this reverse model (`train --reverse`): "
                           "the weights are tuned on dev, written to REVERSE/rerank.json, then "
                           "the split is scored (needs --beam 2 or more)")
+    evaluate.add_argument("--ensemble", type=Path, nargs="+", metavar="CHECKPOINT",
+                          help="with --rerank: other forward models of the same data (other "
+                          "seeds) whose log P(Y | x) of the candidates is averaged in")
 
     generate = commands.add_parser("generate", help="write the code for a description")
     generate.add_argument("checkpoint", type=Path, metavar="CHECKPOINT",
@@ -184,6 +187,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     trained = experiment.load_trained(path, expected_kind=args.model)
     profile = trained.config.get("profile") or {}
     examples = experiment.load_split(args.split, profile or None)
+    if args.ensemble and args.rerank is None:
+        raise UsageError("--ensemble averages the forward scores of the reranking: give "
+                         "--rerank REVERSE too")
     if args.rerank is not None:
         return _evaluate_reranked(args, trained, path, profile, examples)
     report = experiment.evaluate_model(trained, examples, beam=args.beam)
@@ -213,17 +219,20 @@ def _evaluate_reranked(args: argparse.Namespace, trained, path: Path, profile: d
 
     reverse_path = resolve_checkpoint(args.rerank)
     reverse = experiment.load_trained(reverse_path)
+    others = [experiment.load_trained(resolve_checkpoint(other), expected_kind=trained.kind)
+              for other in args.ensemble or ()]
 
     def scored(split_examples):
         return rerank.score_candidates(trained, [tokenize_nl(ex.nl) for ex in split_examples],
                                        [tokenize_code(ex.code) for ex in split_examples],
-                                       args.beam, reverse=reverse)
+                                       args.beam, reverse=reverse, others=others)
 
     dev = scored(experiment.load_split("dev", profile or None))
     weights, dev_exact = dev.tune()
     split = dev if args.split == "dev" else scored(examples)
     result = {"split": args.split, "kind": trained.kind, "profile": profile.get("name"),
               "checkpoint": str(path), "reverse": str(reverse_path), "beam": args.beam,
+              "ensemble": [str(resolve_checkpoint(other)) for other in args.ensemble or ()],
               "n": len(examples), "weights": {"rev": weights.rev, "length": weights.length},
               "dev_exact_match_reranked": dev_exact,
               "beam_top_exact_match_canonical": split.beam_top(),

@@ -336,6 +336,11 @@ def test_evaluate_and_generate_with_reranking(rerank_dirs, capsys):
     assert 0.0 <= result["beam_top_exact_match_canonical"] <= result["oracle"] <= 1.0
     # on dev the tuned weights are at least as good as the beam's own ranking's
     assert result["exact_match_canonical"] == result["dev_exact_match_reranked"]
+    assert main(["evaluate", str(forward), "--split", "dev", "--beam", "3", "--rerank",
+                 str(reverse), "--ensemble", str(forward), "--json"]) == 0
+    # the same model twice: the mean of its scores is its scores
+    assert json.loads(capsys.readouterr().out)["exact_match_canonical"] == pytest.approx(
+        result["exact_match_canonical"])
     saved = json.loads((reverse / "rerank.json").read_text())
     assert saved["weights"] == result["weights"] and saved["beam"] == 3
     assert main(["generate", str(forward), "return the value of x", "--beam", "3",
@@ -351,6 +356,7 @@ def test_evaluate_and_generate_with_reranking(rerank_dirs, capsys):
     (["generate", "{f}", "x", "--weights", "1,2"], "give --rerank"),
     (["generate", "{f}", "x", "--beam", "3", "--rerank", "{f}"], "no tuned weights"),
     (["generate", "{f}", "x", "--beam", "3", "--rerank", "{r}", "--weights", "a"], "REV,LEN"),
+    (["evaluate", "{f}", "--beam", "3", "--ensemble", "{f}"], "give --rerank"),
     (["train", "--model", "copy", "--out", "x", "--dropout", "1.5"], "--dropout"),
     (["train", "--model", "copy", "--out", "x", "--average", "1"], "--average"),
 ])
