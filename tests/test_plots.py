@@ -107,3 +107,18 @@ def test_inline_figures_record_their_smallest_font(monkeypatch):
 
     image = Image.open(io.BytesIO(base64.b64decode(printer(fig))))
     assert float(image.info[plots.FONT_METADATA_KEY]) == plots.TICK_PT
+
+
+def test_the_chapters_draw_their_figures_for_the_column():
+    """Every chapter makes its figures with column_figure (never plt.subplots or plt.figure
+    with a size of its own) and writes no text under MIN_FONT_PT."""
+    import re
+    from pathlib import Path
+
+    chapters = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("[0-9]*.py"))
+    assert chapters
+    for chapter in chapters:
+        text = chapter.read_text()
+        assert not re.search(r"plt\.(subplots|figure)\(", text), chapter.name
+        sizes = [float(size) for size in re.findall(r"fontsize=(\d+(?:\.\d+)?)", text)]
+        assert all(size >= plots.MIN_FONT_PT for size in sizes), (chapter.name, sizes)
