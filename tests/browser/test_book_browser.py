@@ -11,15 +11,23 @@ Debian's Chromium from a local server, every request to another host aborted:
 - every ``<img>`` loads;
 - every chapter has its Colab launch button, linking to that chapter's notebook;
 - chapter 4's attention heatmaps are visible; the search page finds "attention";
-- a full-page screenshot of every page goes to ``_build/artifacts/screenshots/``.
+- a page reads as a page (issue 20): no code block or table wider than its column, no
+  literal backticks in a table, no raw ``Profile(...)`` dump, no visible cell that mostly
+  builds a paragraph of text, long library listings folded; every figure's smallest text is
+  at least ``MIN_LABEL_PX`` pixels as shown (its PNG records its smallest font size, see
+  ``seq2code.plots``) and every figure opens full size;
+- a full-page screenshot of every page, at a laptop's width (1280 px), goes to
+  ``_build/artifacts/screenshots/``.
 
 The tests skip when the book is not built, unless ``SEQ2CODE_REQUIRE_BOOK=1`` (``.ci/run``).
 """
 
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import pytest
 import yaml
@@ -115,6 +123,53 @@ CODE_OVERFLOW_REPORT = """() => {
 }"""
 
 
+# Tables (cell outputs and the text's own) whose box runs past the right edge of the text
+# column, or whose cells are cut by it; and what their cells say.
+TABLE_REPORT = """() => {
+    const column = document.querySelector("main article") || document.querySelector("main")
+                   || document.body;
+    const right = column.getBoundingClientRect().right;
+    const tables = Array.from(document.querySelectorAll("main table"));
+    const wide = tables.filter((t) => t.getBoundingClientRect().right > right + 1
+                                      || t.scrollWidth > t.clientWidth + 1
+                                      || (t.parentElement.scrollWidth
+                                          > t.parentElement.clientWidth + 1))
+                       .map((t) => (t.rows[0] ? t.rows[0].innerText : "").slice(0, 120));
+    const ticks = tables.filter((t) => t.innerText.includes("`"))
+                        .map((t) => t.innerText.slice(0, 160));
+    return {count: tables.length, wide, ticks};
+}"""
+
+# Every figure of a chapter (an image in a cell's output): its file, natural and shown
+# widths, and the full-size link around it (book/_static/seq2code.js).
+FIGURE_REPORT = """() => Array.from(document.querySelectorAll("main .cell_output img")).map((img) => {
+    const link = img.closest("a.seq2code-full-size");
+    return {src: img.currentSrc || img.src, natural: img.naturalWidth,
+            shown: img.getBoundingClientRect().width,
+            link: link ? link.href : null};
+})"""
+
+# What a reader sees of the cells: the visible inputs (a cell tagged remove-input has none
+# in the page), the cells' text outputs (show_source listings apart), and the listings that
+# are open (not folded in a <details>) with their line counts.
+CELLS_REPORT = """() => {
+    const inputs = Array.from(document.querySelectorAll("main .cell .cell_input pre"))
+        .filter((pre) => pre.closest("details") === null || pre.closest("details").open)
+        .map((pre) => pre.innerText);
+    const outputs = Array.from(document.querySelectorAll("main .cell_output")).map((out) => {
+        const copy = out.cloneNode(true);
+        copy.querySelectorAll(".seq2code-source").forEach((e) => e.remove());
+        return copy.innerText;
+    });
+    const listings = Array.from(document.querySelectorAll("main div.seq2code-source"))
+        .map((div) => ({caption: div.firstElementChild ? div.firstElementChild.innerText : "",
+                        lines: (div.querySelector("pre") || div).innerText.split("\\n")
+                                   .length}));
+    const folded = document.querySelectorAll("main details.seq2code-source:not([open])").length;
+    return {inputs, outputs, listings, folded};
+}"""
+
+
 def _screenshot_name(page: str) -> str:
     return page.replace("/", "__") + ".png"
 
@@ -150,6 +205,9 @@ def _open_and_report(open_offline, base_url: str, page: str, screenshot_dir: Pat
             ),
             "text": tab.evaluate("() => (document.querySelector('main') || document.body).innerText"),
             "code_overflow": tab.evaluate(CODE_OVERFLOW_REPORT),
+            "tables": tab.evaluate(TABLE_REPORT),
+            "figures": tab.evaluate(FIGURE_REPORT),
+            "cells": tab.evaluate(CELLS_REPORT),
         }
         tab.screenshot(path=str(screenshot_dir / _screenshot_name(page)), full_page=True)
         tab.wait_for_timeout(200)  # late console messages
@@ -222,7 +280,8 @@ def test_the_chapters_show_figures(visit):
 
 
 def test_screenshots_saved(visit, screenshot_dir):
-    for page in CHAPTERS:
+    """Every page of the toc, chapters and the pages around them, at a laptop's width."""
+    for page in PAGES:
         visit(page)
         shot = screenshot_dir / _screenshot_name(page)
         assert shot.is_file() and shot.stat().st_size > 10_000, shot
@@ -353,3 +412,139 @@ def test_no_code_block_scrolls_sideways(visit, page):
     report = visit(page)["code_overflow"]
     assert report["count"] > 0, f"{page} shows no code block: is the selector right?"
     assert not report["wide"], f"code that scrolls sideways on {page}: {report['wide']}"
+
+
+# --- Issue 20: the page as a reader sees it -------------------------------------------------
+
+MIN_LABEL_PX = 11  # the smallest text of a figure, as shown: about the body text's size
+# The course's own constants, repeated: the browser tests import no course module.
+FONT_KEY = "seq2code:min-font-pt"  # seq2code.plots.FONT_METADATA_KEY
+FOLD_LINES = 40  # seq2code.show.FOLD_LINES
+
+
+# The notation page's symbol tables set seven columns of formulas side by side (the course's
+# symbol, the code's name and four papers' symbols); MathJax does not break a formula, so
+# they are wider than the column and scroll sideways in the theme's table container. Known,
+# left to a rework of that page (issue 20); strict, so that the fix removes this mark.
+_WIDE_TABLES_KNOWN = {"book/notation": "seven columns of unbreakable formulas (issue 20)"}
+
+
+@pytest.mark.parametrize("page", [
+    pytest.param(page, marks=pytest.mark.xfail(reason=_WIDE_TABLES_KNOWN[page], strict=True))
+    if page in _WIDE_TABLES_KNOWN else page for page in PAGES])
+def test_no_table_wider_than_its_column(visit, page):
+    tables = visit(page)["tables"]
+    assert not tables["wide"], f"tables wider than the column on {page}: {tables['wide']}"
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_no_literal_backticks_in_tables(visit, page):
+    """Inline code in a table is shown as code, not as `text between backticks`."""
+    tables = visit(page)["tables"]
+    assert not tables["ticks"], f"literal backticks in tables on {page}: {tables['ticks']}"
+
+
+def test_the_chapters_show_tables(visit):
+    """The two checks above are not vacuous."""
+    counts = {page: visit(page)["tables"]["count"] for page in CHAPTERS}
+    assert sum(1 for n in counts.values() if n > 0) >= 4, counts
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_no_profile_dump(visit, page):
+    """A chapter says its run profile in a sentence (Profile.describe()), not as a dataclass."""
+    dumps = [text[:200] for text in visit(page)["cells"]["outputs"]
+             if re.search(r"\bProfile\(\s*name=", text)]
+    assert not dumps, f"raw Profile dump on {page}: {dumps}"
+
+
+def _paragraph_builder(source: str) -> bool:
+    """A cell of 8 lines or more whose code is mostly one ``display(Markdown(...))``: the
+    reader should see the paragraph, not the code that writes it (tag it remove-input)."""
+    lines = [line for line in source.splitlines() if line.strip()]
+    start = next((i for i, line in enumerate(lines) if "display(Markdown(" in line), None)
+    return len(lines) >= 8 and start is not None and len(lines) - start >= len(lines) / 2
+
+
+@pytest.mark.parametrize("page", CHAPTERS)
+def test_no_cell_that_only_writes_a_paragraph(visit, page):
+    shown = [source.splitlines()[0][:80] for source in visit(page)["cells"]["inputs"]
+             if _paragraph_builder(source)]
+    assert not shown, f"{page} shows the code of cells that write a paragraph: {shown}"
+
+
+def test_paragraph_builder_rule():
+    built = "x = 1\n" * 3 + "display(Markdown(\n" + '    f"{x}"\n' * 5 + "))"
+    assert _paragraph_builder(built)
+    assert not _paragraph_builder("display(Markdown(x))")  # short: fine
+    assert not _paragraph_builder("y = 2\n" * 12 + "display(Markdown(f'{y}'))")  # mostly work
+
+
+@pytest.mark.parametrize("page", CHAPTERS)
+def test_long_listings_are_folded(visit, page):
+    """A library listing longer than FOLD_LINES lines is reference material: it is folded
+    behind its caption (seq2code.show), so the lesson's page stays short."""
+    cells = visit(page)["cells"]
+    long = [listing["caption"] for listing in cells["listings"]
+            if listing["lines"] > FOLD_LINES + 1]
+    assert not long, f"{page} shows long listings open: {long}"
+
+
+def test_some_listing_is_folded(visit):
+    """The check above is not vacuous: the chapters do fold long listings."""
+    assert sum(visit(page)["cells"]["folded"] for page in CHAPTERS) >= 1
+
+
+def _png_file(book_dir: Path, base_url: str, src: str) -> Path:
+    assert src.startswith(base_url), src
+    return book_dir / unquote(urlsplit(src).path).lstrip("/")
+
+
+def _label_px(path: Path, natural: float, shown: float) -> tuple[float | None, str]:
+    """The figure's smallest text in CSS pixels as shown: its smallest font (points, from
+    the PNG's text chunk) at the PNG's resolution, scaled as the page scales the image."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(path.read_bytes())) as image:
+        info = image.info
+    if FONT_KEY not in info:
+        return None, f"{path.name} records no smallest font size (drawn without seq2code.plots)"
+    dpi = float(info.get("dpi", (72.0, 72.0))[0])
+    px = float(info[FONT_KEY]) * dpi / 72 * (shown / natural)
+    return px, (f"{path.name}: {info[FONT_KEY]} pt at {dpi:.0f} dpi, shown at "
+                f"{shown:.0f} of {natural} px -> {px:.1f} px")
+
+
+@pytest.mark.parametrize("page", CHAPTERS)
+def test_figure_labels_are_readable(visit, page, book_dir, base_url):
+    figures = visit(page)["figures"]
+    small = []
+    for figure in figures:
+        assert figure["natural"] > 0, figure
+        px, why = _label_px(_png_file(book_dir, base_url, figure["src"]), figure["natural"],
+                            figure["shown"])
+        if px is None or px < MIN_LABEL_PX:
+            small.append(why)
+    assert not small, f"figures on {page} whose smallest text is under {MIN_LABEL_PX} px: {small}"
+
+
+@pytest.mark.parametrize("page", CHAPTERS)
+def test_figures_open_full_size(visit, page):
+    figures = visit(page)["figures"]
+    unlinked = [f["src"] for f in figures if f["link"] != f["src"]]
+    assert not unlinked, f"figures on {page} without a full-size link: {unlinked}"
+
+
+def test_a_figure_opens_full_size_on_a_click(offline_page, base_url):
+    page = next(p for p in CHAPTERS if "attention" in p)
+    tab, _ = offline_page
+    tab.goto(base_url + page + ".html", wait_until="load")
+    figure = tab.locator("main .cell_output a.seq2code-full-size img").first
+    figure.scroll_into_view_if_needed()
+    figure.click()
+    overlay = tab.locator(".seq2code-lightbox img")
+    overlay.wait_for(state="visible")
+    natural = overlay.evaluate("img => [img.naturalWidth, img.getBoundingClientRect().width]")
+    assert natural[0] > 0 and abs(natural[1] - natural[0]) <= 1, natural  # natural size
+    tab.keyboard.press("Escape")
+    assert tab.locator(".seq2code-lightbox").count() == 0
