@@ -289,9 +289,9 @@ class Plan:
                          "(if dev drops either, models of the same size train instead).")
         others = self.other_profiles()
         if others:
-            lines.append("In another run profile (if the cache holds none of these): "
-                         + "; ".join(f"{name} {upto}{_minutes(seconds)} here"
-                                     for name, seconds in others.items()) + ".")
+            lines.append("In another run profile, the models to train would take: " + "; ".join(
+                f"{name} {'up to ' if PROFILES[name].early_stop else ''}"
+                f"{_minutes(seconds)} here" for name, seconds in others.items()) + ".")
         if on_colab() and self.device == "cpu":
             lines.append(cpu_runtime_notice(self.seconds, self.t4_seconds()))
         return "\n".join(lines)
@@ -340,9 +340,11 @@ def _evaluate(model, batches: list[Batch], max_len: int, device: torch.device) -
 
 
 def estimate(request: Request, data: Data, *, device: torch.device | str | None = None,
-             steps: int = 5, dev_steps: int = 2, measure_cached: bool = False) -> Estimate:
+             steps: int = 5, dev_steps: int = 2, measure_cached: bool = False,
+             timed: bool = True) -> Estimate:
     """The :class:`Estimate` of one request: whether the cache holds it and, if not (or with
-    ``measure_cached``), a short timed run on ``device``.
+    ``measure_cached``), a short timed run on ``device`` (``timed=False``: the counted
+    step and dev batch only, no times).
 
     The timed run builds the model as ``train_model`` does, makes the first epoch's batches,
     runs one untimed training step on the batch of median length (its floating-point
@@ -384,35 +386,36 @@ def estimate(request: Request, data: Data, *, device: torch.device | str | None 
             step(first)
         train_flops = counter.get_total_flops() / first.n_target_tokens * sum(
             b.n_target_tokens for b in batches)
-        timed = _spread(batches, max(steps, 1))
+        sample = _spread(batches, max(steps, 1)) if timed else []
         _synchronize(device)
         started = time.perf_counter()
-        for batch in timed:
+        for batch in sample:
             step(batch)
         _synchronize(device)
-        result.step_seconds = (time.perf_counter() - started) / len(timed)
+        result.step_seconds = (time.perf_counter() - started) / max(len(sample), 1)
 
         dev_first = _spread(dev_batches, 1)[0]
         with FlopCounterMode(display=False) as counter:
             _evaluate(model, [dev_first], config.max_decode_len, device)
         dev_flops = counter.get_total_flops() * len(dev_batches)
-        dev_timed = _spread(dev_batches, max(dev_steps, 1))
+        dev_timed = _spread(dev_batches, max(dev_steps, 1)) if timed else []
         _synchronize(device)
         started = time.perf_counter()
         _evaluate(model, dev_timed, config.max_decode_len, device)
         _synchronize(device)
-        dev_batch_seconds = (time.perf_counter() - started) / len(dev_timed)
+        dev_batch_seconds = (time.perf_counter() - started) / max(len(dev_timed), 1)
     result.batches, result.dev_batches = len(batches), len(dev_batches)
     result.train_seconds = result.step_seconds * len(batches)
     result.dev_seconds = dev_batch_seconds * len(dev_batches)
     result.train_flops, result.dev_flops = train_flops, dev_flops
-    result.timed_steps = len(timed)
+    result.timed_steps = len(sample)
     return result
 
 
 def plan_training(requests: Sequence[Request | str], data: Data, *,
                   device: torch.device | str | None = None, steps: int = 5,
-                  dev_steps: int = 2, measure_cached: bool = False) -> Plan:
+                  dev_steps: int = 2, measure_cached: bool = False,
+                  timed: bool = True) -> Plan:
     """The plan of a chapter: each requested model (a :class:`Request` or a kind's name),
     whether the model cache holds it, and the minutes of those it does not on ``device``
     (default: where ``train_model`` trains). A model asked for twice appears once."""
@@ -425,7 +428,8 @@ def plan_training(requests: Sequence[Request | str], data: Data, *,
             continue
         seen.add(path)
         estimates.append(estimate(request, data, device=device, steps=steps,
-                                  dev_steps=dev_steps, measure_cached=measure_cached))
+                                  dev_steps=dev_steps, measure_cached=measure_cached,
+                                  timed=timed))
     threads = torch.get_num_threads() if device.type == "cpu" else 1
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else None
     return Plan(data.profile, device.type, threads, estimates, name)
@@ -486,8 +490,8 @@ def t4_minutes_by_chapter(data: Data, profiles: Sequence[str] = ("cpu", "full"),
 
     Floating-point counts do not depend on the machine: the same data give the same minutes
     everywhere (the timing that the plan also runs is not used here)."""
-    plan = plan_training(course_requests(), data, device=device, steps=1, dev_steps=1,
-                         measure_cached=True)
+    plan = plan_training(course_requests(), data, device=device, measure_cached=True,
+                         timed=False)
     by_path = {e.spec.cached_path(): e for e in plan.estimates}
     mine = {name: getattr(data.profile, name) for name in EPOCH_FIELDS}
     result = {}

@@ -48,27 +48,34 @@ def test_model_spec_is_the_key_that_train_model_caches_under(data):
 
 
 def test_estimate_scales_timed_steps_by_batches_and_epochs(data, monkeypatch):
-    """The estimate comes from timing train_step: a slower step gives a longer estimate."""
+    """The estimate is the timed train_step calls and dev batches, scaled: on a clock that
+    a training step moves by 0.25 s and a dev batch by 2 s, the numbers are exact."""
     request = plan.want("lstm", train_options={"epochs": 3}, **SMALL)
-    step = training.train_step
+    clock = {"now": 0.0}
+    step, evaluate = training.train_step, plan._evaluate
 
-    def slow_step(*args, **kwargs):
-        import time
-        time.sleep(0.05)
+    def timed_step(*args, **kwargs):
+        clock["now"] += 0.25
         return step(*args, **kwargs)
 
-    monkeypatch.setattr(training, "train_step", slow_step)
-    estimate = plan.estimate(request, data, device="cpu", steps=3, dev_steps=1)
+    def timed_evaluate(model, batches, *args):
+        clock["now"] += 2.0 * len(batches)
+        return evaluate(model, batches, *args)
+
+    monkeypatch.setattr(training, "train_step", timed_step)
+    monkeypatch.setattr(plan, "_evaluate", timed_evaluate)
+    monkeypatch.setattr(plan.time, "perf_counter", lambda: clock["now"])
+    estimate = plan.estimate(request, data, device="cpu", steps=3, dev_steps=2)
     batches = make_batches(data.pairs["train"], TINY.batch_size, shuffle=True, seed=0)
+    dev = make_batches(data.pairs["dev"], TINY.batch_size, shuffle=False)
     assert estimate.batches == len(batches) and estimate.timed_steps == 3
+    assert estimate.dev_batches == len(dev)
     assert estimate.epochs == 3 and estimate.early_stop is None
-    assert estimate.step_seconds >= 0.05
-    assert estimate.train_seconds == pytest.approx(estimate.step_seconds * estimate.batches)
-    assert estimate.dev_seconds > 0 and estimate.flops > 0
-    assert estimate.seconds == pytest.approx(3 * (estimate.train_seconds + estimate.dev_seconds))
-    monkeypatch.setattr(training, "train_step", step)
-    quick = plan.estimate(request, data, device="cpu", steps=3, dev_steps=1)
-    assert quick.step_seconds < estimate.step_seconds - 0.04
+    assert estimate.step_seconds == 0.25
+    assert estimate.train_seconds == 0.25 * len(batches)
+    assert estimate.dev_seconds == 2.0 * len(dev)
+    assert estimate.seconds == 3 * (0.25 * len(batches) + 2.0 * len(dev))
+    assert estimate.train_flops > estimate.dev_flops > 0
 
 
 def test_plan_leaves_the_random_state_and_the_cache_alone(data, tmp_path):
@@ -112,7 +119,7 @@ def test_other_profiles_scale_the_measured_epochs():
     assert made.t4_seconds() == pytest.approx(3e12 / (plan.T4_ASSUMED_TFLOPS * 1e12))
     text = made.text()
     assert "about 2 minutes on this runtime" in text
-    assert "full about 16 minutes here" in text
+    assert "the models to train would take: full up to about 16 minutes here." in text
     assert "assuming the T4 reaches 0.51 TFLOP/s" in text and "not measured" in text
     assert "This Colab runtime has no GPU" not in text
 
@@ -241,3 +248,24 @@ def test_a_model_on_other_data_is_planned_on_that_data(data, shared_data):
     assert made.estimates[0].batches == len(make_batches(
         request.data_for(data).pairs["train"], TINY.batch_size, shuffle=True, seed=0)) == 4
     assert made.estimates[0].spec.key["data"]["sizes"]["train"] == 100
+
+
+def test_every_chapter_that_trains_prints_its_plan_first():
+    """A chapter whose cells train (train_model, or training.train by hand) prints
+    plan_training(CHAPTERS[n], data) in a code cell before the first of them."""
+    import nbformat
+
+    for path in sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        chapter = int(path.name[:2])
+        cells = [cell.source for cell in nbformat.read(path, as_version=4).cells
+                 if cell.cell_type == "code"]
+        training_cells = [i for i, source in enumerate(cells)
+                          if re.search(r"\btrain_model\(|\btraining\.train\(", source)]
+        if not training_cells:
+            assert chapter not in plan.CHAPTERS, f"{path.name} trains nothing"
+            continue
+        assert chapter in plan.CHAPTERS, f"{path.name} trains: add it to plan.CHAPTERS"
+        call = f"print(plan_training(CHAPTERS[{chapter}], data))"
+        planned = [i for i, source in enumerate(cells) if call in source]
+        assert planned and planned[0] < training_cells[0], (
+            f"{path.name}: print the plan before code cell {training_cells[0]}")
