@@ -489,7 +489,8 @@ show_source(make_batches)
 (batch,) = make_batches([pairs[i] for i in (15, 27, 1, 52, 9, 12)], batch_size=6,
                         by_length=False)
 
-
+# %% tags=["hide-input"]
+# The drawing of the batch (the book folds this cell: open it to see how it is drawn).
 def draw_ids(ax, ids: torch.Tensor, title: str) -> None:
     """Draw a ``[B, L]`` id tensor: colour by id, padding grey, each cell labelled with its
     id (a vocabulary's ``itos[id]`` is its token)."""

@@ -236,7 +236,8 @@ history, winner = traced.history, traced.hypotheses[0][0]
 print("English:", data.dev[ex].nl)
 print("reference:", data.dev[ex].code.strip())
 
-
+# %% tags=["hide-input"]
+# The drawing of the beams (the book folds this cell: open it to see how it is drawn).
 def winner_path(history, winner):
     """(step, beam) of every node on the winner's path, from its last step back."""
     if winner.finished:
