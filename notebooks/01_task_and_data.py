@@ -498,9 +498,11 @@ def draw_ids(ax, ids: torch.Tensor, title: str) -> None:
     cmap = plt.get_cmap("viridis").copy()
     cmap.set_bad("lightgrey")
     ax.imshow(values, cmap=cmap, aspect="auto")
+    bright = values.min() + 0.7 * (values.max() - values.min())  # yellow: dark text on it
     for (row, col), i in np.ndenumerate(ids.numpy()):
         if i != PAD_ID:
-            ax.text(col, row, str(i), ha="center", va="center", fontsize=9, color="white")
+            ax.text(col, row, str(i), ha="center", va="center", fontsize=9,
+                    color="black" if values[row, col] > bright else "white")
     ax.set_title(title, loc="left")
     ax.set_ylabel("example")
 
