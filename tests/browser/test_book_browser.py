@@ -422,16 +422,7 @@ FONT_KEY = "seq2code:min-font-pt"  # seq2code.plots.FONT_METADATA_KEY
 FOLD_LINES = 40  # seq2code.show.FOLD_LINES
 
 
-# The notation page's symbol tables set seven columns of formulas side by side (the course's
-# symbol, the code's name and four papers' symbols); MathJax does not break a formula, so
-# they are wider than the column and scroll sideways in the theme's table container. Known,
-# left to a rework of that page (issue 20); strict, so that the fix removes this mark.
-_WIDE_TABLES_KNOWN = {"book/notation": "seven columns of unbreakable formulas (issue 20)"}
-
-
-@pytest.mark.parametrize("page", [
-    pytest.param(page, marks=pytest.mark.xfail(reason=_WIDE_TABLES_KNOWN[page], strict=True))
-    if page in _WIDE_TABLES_KNOWN else page for page in PAGES])
+@pytest.mark.parametrize("page", PAGES)
 def test_no_table_wider_than_its_column(visit, page):
     tables = visit(page)["tables"]
     assert not tables["wide"], f"tables wider than the column on {page}: {tables['wide']}"
