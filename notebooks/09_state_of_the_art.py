@@ -498,10 +498,16 @@ if profile.name == "full":  # the course's best stands clear of chapter 7's on t
 costs = [("chapter 7's copy model", baseline)] + [
     (f"final training, seed {seed}", t) for seed, t in regular.items()] + [
     ("reverse model", reverse)]
+def recorded(value, spec=""):
+    """A figure of the history, or a dash for a model trained before it was recorded."""
+    return "-" if value is None else format(value, spec)
+
+
 Table(["model", "epochs", "minutes of training", "threads", "load at the start"],
       [[name, len(t.history.epoch_seconds), sum(t.history.epoch_seconds) / 60,
-        t.history.threads, t.history.load_1m] for name, t in costs],
-      formats=[None, "d", ".1f", None, ".1f"])
+        recorded(t.history.threads), recorded(t.history.load_1m, ".1f")]
+       for name, t in costs],
+      formats=[None, "d", ".1f", None, None], align="lrrrr")
 
 # %% [markdown]
 # ## 9.10 Exercises
