@@ -153,7 +153,8 @@ print("training:  ", dropout.train()(x)[0].tolist())
 print("evaluation:", dropout.eval()(x)[0].tolist())
 
 # %% [markdown]
-# The attention models apply their `dropout` option in three places: on the embeddings of
+# Chapter 4's attention encoder and decoder, which the copy model is built from, apply their
+# `dropout` option in three places: on the embeddings of
 # both sides, on the encoder's states $h_s$ that the attention reads ("between encoder and
 # decoder"), and on the features $[s_t; c_t]$ that the output layer and the copy gate read.
 # None of them is in the recurrence itself, so the LSTM's memory is not disturbed from step
@@ -198,7 +199,7 @@ for ours, library in zip(by_hand, average.shadow, strict=True):
 print("three updates of the average by hand = WeightAverage's")
 
 # %% [markdown]
-# The copy model again, with dropout $p = 0.3$ (TranX's value) and the average with
+# The copy model again, with dropout $p = 0.3$ and the average with
 # $d = 0.999$, seed 0. Because the average is a shadow, this one run measures both steps:
 # its weights *themselves* are what dropout alone gives, and its average is what averaging
 # adds.
@@ -440,6 +441,9 @@ assert choices[final_name][0] == max(value for value, _ in choices.values())
 assert dev.oracle() - dev.beam_top() >= 0.02, (dev.oracle(), dev.beam_top())
 # The reverse model has learnt to tell a right candidate from a wrong one.
 assert wins / pairs > 0.6, (wins, pairs)
+# The chapter's lesson, in every profile: the final system, chosen on dev, is better on dev
+# than chapter 7's greedy copy model.
+assert choices[final_name][0] > base_dev.beam_top(), (final_name, choices, base_dev.beam_top())
 
 # %% [markdown]
 # ## 9.8 The test set, read once
