@@ -65,6 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--average", type=float, metavar="D",
                        help="keep an exponential moving average of the weights with decay D "
                        "(e.g. 0.999) and select and save it (chapter 9; default: none)")
+    train.add_argument("--label-smoothing", type=float, metavar="E",
+                       help="spread E of each target over the output vocabulary, 1 - E on the "
+                       "gold word (e.g. 0.1; chapter 9; default: none)")
+    train.add_argument("--minutes", type=float, metavar="M",
+                       help="time budget: start no epoch that would end after M minutes of "
+                       "training at the last epoch's pace (default: none)")
     train.add_argument("--reverse", action="store_true",
                        help="train a reverse model (canonical code to English) for "
                        "`evaluate --rerank` (chapter 9)")
@@ -147,9 +153,17 @@ def _cmd_train(args: argparse.Namespace) -> int:
         raise UsageError("--dropout must lie in [0, 1)")
     if args.average is not None and not 0.0 < args.average < 1.0:
         raise UsageError("--average must lie between 0 and 1 (e.g. 0.999)")
+    if args.label_smoothing is not None and not 0.0 <= args.label_smoothing < 1.0:
+        raise UsageError("--label-smoothing must lie in [0, 1) (e.g. 0.1)")
+    if args.minutes is not None and not args.minutes > 0:
+        raise UsageError("--minutes must be positive")
     train_options = {"epochs": args.epochs} if args.epochs is not None else {}
     if args.average is not None:
         train_options["average_decay"] = args.average
+    if args.label_smoothing:
+        train_options["label_smoothing"] = args.label_smoothing
+    if args.minutes is not None:
+        train_options["max_minutes"] = args.minutes
     model_options = {"dropout": args.dropout} if args.dropout is not None else {}
     data = experiment.prepare_data(args.profile)
     if args.reverse:

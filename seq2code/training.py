@@ -29,7 +29,7 @@ from seq2code.profiles import default_device
 from seq2code.threads import threads_report
 from seq2code.vocab import PAD_ID, UNK_ID
 
-_LATER_FIELDS = ("average_decay",)  # TrainConfig fields written only when set
+_LATER_FIELDS = ("average_decay", "label_smoothing", "max_minutes")  # written only when set
 
 
 @dataclass
@@ -54,6 +54,12 @@ class TrainConfig:
         average_decay: keep an exponential moving average of the weights with this decay
             ``d`` (:class:`seq2code.averaging.WeightAverage`) and evaluate, select and save
             the average instead of the weights (chapter 9); None: no average.
+        label_smoothing: train against ``(1 - eps)`` on the gold token and ``eps`` spread
+            evenly over the output vocabulary (:meth:`~seq2code.models.base.Seq2Seq.loss`,
+            chapter 9); None: the plain cross-entropy. Dev loss stays the plain one.
+        max_minutes: a time budget: no epoch starts that would, at the last epoch's pace,
+            end after this many minutes of training (dev evaluation included); the best epoch
+            so far is kept as always. None: no budget.
     """
 
     epochs: int = 10
@@ -69,6 +75,8 @@ class TrainConfig:
     by_length: bool = True
     early_stop: int | None = None
     average_decay: float | None = None
+    label_smoothing: float | None = None
+    max_minutes: float | None = None
 
     def __post_init__(self):
         if self.tf_mode not in TF_MODES:
@@ -82,11 +90,16 @@ class TrainConfig:
         if self.average_decay is not None and not 0.0 < self.average_decay < 1.0:
             raise ValueError(f"average_decay must be None or lie in (0, 1), got "
                              f"{self.average_decay}")
+        if self.label_smoothing is not None and not 0.0 <= self.label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing must be None or lie in [0, 1), got "
+                             f"{self.label_smoothing}")
+        if self.max_minutes is not None and not self.max_minutes > 0:
+            raise ValueError(f"max_minutes must be None or positive, got {self.max_minutes}")
 
     def to_dict(self) -> dict:
         """The fields as plain data; a field added after the first checkpoints
-        (``average_decay``) only when set, so that cache keys and checkpoints of runs without
-        it read as they did."""
+        (``average_decay``, ``label_smoothing``, ``max_minutes``) only when set, so that cache
+        keys and checkpoints of runs without it read as they did."""
         state = asdict(self)
         for name in _LATER_FIELDS:
             if state[name] is None:
@@ -171,20 +184,22 @@ def make_optimizer(model: nn.Module, lr: float) -> torch.optim.Optimizer:
 
 def train_step(model: Seq2Seq, optimizer: torch.optim.Optimizer, batch: Batch, *,
                teacher_forcing: float = 0.5, tf_mode: str = "step", clip: float = 1.0,
-               generator: torch.Generator | None = None) -> torch.Tensor:
+               generator: torch.Generator | None = None,
+               label_smoothing: float = 0.0) -> torch.Tensor:
     """One step of the course's training on ``batch`` (already on the model's device).
 
     ``zero_grad``, the loss (:meth:`~seq2code.models.base.Seq2Seq.loss`: ``-mean log p(y_t)``
     over the real target tokens, teacher forcing ``teacher_forcing`` with the coins of
-    ``generator``), ``backward``, clipping of the gradient norm at ``clip`` (0: none) and the
-    optimizer's ``step``. Returns the loss, detached (on the device: no synchronisation).
+    ``generator``, smoothed by ``label_smoothing``), ``backward``, clipping of the gradient
+    norm at ``clip`` (0: none) and the optimizer's ``step``. Returns the loss, detached (on the device: no synchronisation).
     The batch holds ``src`` ``[B, S]`` (the ids ``x_s``), ``src_lens`` ``[B]``, ``tgt_in``
     ``[B, T]`` (``<sos> y_1 .. y_{T-1}``) and ``tgt_out`` ``[B, T]`` (``y_1 .. y_T``).
     """
     model.train()
     optimizer.zero_grad(set_to_none=True)
     loss = model.loss(batch.src, batch.src_lens, batch.tgt_in, batch.tgt_out,
-                      teacher_forcing=teacher_forcing, tf_mode=tf_mode, generator=generator)
+                      teacher_forcing=teacher_forcing, tf_mode=tf_mode, generator=generator,
+                      label_smoothing=label_smoothing)
     loss.backward()
     if clip > 0:
         nn.utils.clip_grad_norm_(model.parameters(), clip)
@@ -272,8 +287,8 @@ def train(model: Seq2Seq, train_pairs: list[Pair], dev_pairs: list[Pair], config
     dev_batches = make_batches(dev_pairs, config.batch_size, shuffle=False,
                                by_length=config.by_length)
     for epoch in range(start_epoch, config.epochs):
-        if _stalled(history, config):
-            break  # resumed after an early stop: nothing left to train
+        if _stalled(history, config) or _out_of_time(history, config):
+            break  # an early stop (perhaps before a resume), or the time budget is spent
         started = time.perf_counter()
         batches = make_batches(train_pairs, config.batch_size, shuffle=True,
                                by_length=config.by_length, seed=config.seed + epoch)
@@ -286,7 +301,8 @@ def train(model: Seq2Seq, train_pairs: list[Pair], dev_pairs: list[Pair], config
             counts.append(batch.n_target_tokens)
             loss = train_step(model, optimizer, batch.to(device),
                               teacher_forcing=config.teacher_forcing, tf_mode=config.tf_mode,
-                              clip=config.clip, generator=coins)
+                              clip=config.clip, generator=coins,
+                              label_smoothing=config.label_smoothing or 0.0)
             losses.append(loss)
             if average is not None:
                 average.update()
@@ -363,13 +379,22 @@ def _stalled(history: History, config: TrainConfig) -> bool:
             and epochs_run - 1 - history.best_epoch >= config.early_stop)
 
 
+def _out_of_time(history: History, config: TrainConfig) -> bool:
+    """True when a time budget is set and one more epoch at the last epoch's pace would end
+    after it (every epoch run so far counts, those before a resume too)."""
+    if config.max_minutes is None or not history.epoch_seconds:
+        return False
+    spent = sum(history.epoch_seconds)
+    return spent + history.epoch_seconds[-1] > 60 * config.max_minutes
+
+
 def _check_resumable(last: dict, model: Seq2Seq, config: TrainConfig) -> None:
     """Refuse to resume a run of another model or of another training configuration (the
-    number of epochs and the early stopping may change: they say when to stop, not how)."""
+    number of epochs, the early stopping and the time budget may change: they say when to stop, not how)."""
     if last["model_config"] != model.config:
         raise CheckpointError("last.pt holds another model configuration: train into a new "
                               "folder or resume with the same model")
-    free = ("epochs", "early_stop")
+    free = ("epochs", "early_stop", "max_minutes")
     saved = {k: v for k, v in TrainConfig.from_dict(last["train_config"]).to_dict().items()
              if k not in free}  # from_dict: a checkpoint older than a field gets its default
     wanted = {k: v for k, v in config.to_dict().items() if k not in free}

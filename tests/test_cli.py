@@ -306,22 +306,25 @@ def test_generate_run_reports_in_one_line_and_runs_the_code_elsewhere(run_dir, c
 
 @pytest.fixture(scope="module")
 def rerank_dirs(env, shared_data, tmp_path_factory):
-    """A ci-profile copy model with dropout and a weight average, and a reverse model, one
-    epoch each, trained through ``main``."""
+    """A ci-profile copy model with dropout, a weight average, label smoothing and a time
+    budget, and a reverse model, one epoch each, trained through ``main``."""
     forward, reverse = tmp_path_factory.mktemp("copy"), tmp_path_factory.mktemp("reverse")
     assert main(["train", "--model", "copy", "--profile", "ci", "--out", str(forward),
-                 "--epochs", "1", "--quiet", "--dropout", "0.3", "--average", "0.99"]) == 0
+                 "--epochs", "1", "--quiet", "--dropout", "0.3", "--average", "0.99",
+                 "--label-smoothing", "0.1", "--minutes", "30"]) == 0
     assert main(["train", "--model", "copy", "--profile", "ci", "--out", str(reverse),
                  "--epochs", "1", "--quiet", "--reverse"]) == 0
     return forward, reverse
 
 
-def test_train_with_dropout_average_and_reverse(rerank_dirs):
+def test_train_with_dropout_average_smoothing_and_reverse(rerank_dirs):
     from seq2code.checkpoint import load_checkpoint
 
     forward = load_checkpoint(rerank_dirs[0] / "best.pt")
     assert forward["model_config"]["dropout"] == 0.3
     assert forward["train_config"]["average_decay"] == 0.99
+    assert forward["train_config"]["label_smoothing"] == 0.1
+    assert forward["train_config"]["max_minutes"] == 30
     reverse = load_checkpoint(rerank_dirs[1] / "best.pt")
     assert reverse["model_config"]["canonical"] is False
     assert "def" in reverse["src_vocab"]["itos"]  # it reads code
@@ -359,6 +362,8 @@ def test_evaluate_and_generate_with_reranking(rerank_dirs, capsys):
     (["evaluate", "{f}", "--beam", "3", "--ensemble", "{f}"], "give --rerank"),
     (["train", "--model", "copy", "--out", "x", "--dropout", "1.5"], "--dropout"),
     (["train", "--model", "copy", "--out", "x", "--average", "1"], "--average"),
+    (["train", "--model", "copy", "--out", "x", "--label-smoothing", "1"], "--label-smoothing"),
+    (["train", "--model", "copy", "--out", "x", "--minutes", "0"], "--minutes"),
 ])
 def test_reranking_usage_errors(rerank_dirs, capsys, argv, message):
     forward, reverse = rerank_dirs

@@ -189,3 +189,61 @@ def test_average_decay_must_lie_between_0_and_1():
     for bad in (0.0, 1.0, -0.5, 2.0):
         with pytest.raises(ValueError, match="average_decay"):
             TrainConfig(average_decay=bad)
+
+
+@pytest.mark.parametrize("kind", ["lstm", "attention", "copy", "transformer"])
+def test_label_smoothing_is_pytorchs_on_the_output_vocabulary(kind):
+    """``loss(label_smoothing=eps)`` is ``(1 - eps)`` of the gold word's ``-log p`` plus
+    ``eps`` of the mean ``-log p(w)`` over the ``V`` output words, over the real tokens only;
+    for the models whose output is over ``V`` that is PyTorch's own label smoothing."""
+    torch.manual_seed(0)
+    model = build_model(kind, len(VOCAB), len(VOCAB), emb_dim=8, hidden_dim=16).eval()
+    src = torch.tensor([[4, 5, 6, 7], [8, 9, 0, 0]])
+    lens = torch.tensor([4, 2])
+    tgt_out = torch.tensor([[7, 6, 5, 4, EOS_ID], [9, 8, EOS_ID, 0, 0]])
+    tgt_in = torch.cat([torch.full((2, 1), SOS_ID), tgt_out[:, :-1]], dim=1)
+    smoothed = model.loss(src, lens, tgt_in, tgt_out, label_smoothing=0.1)
+    plain = model.loss(src, lens, tgt_in, tgt_out)
+    scores = model(src, lens, tgt_in).logits  # [B, T, V] logits, or the copy model's log P
+    if kind == "copy":
+        real = tgt_out != 0
+        gold = scores.gather(-1, tgt_out.unsqueeze(-1)).squeeze(-1)[real]  # log P(y_t)
+        spread = scores[..., :len(VOCAB)][real].mean(-1)  # (1/V) sum_w log P(w)
+        expected = -(0.9 * gold + 0.1 * spread).mean()
+    else:
+        expected = torch.nn.functional.cross_entropy(
+            scores.flatten(0, 1), tgt_out.flatten(), ignore_index=0, label_smoothing=0.1)
+    torch.testing.assert_close(smoothed, expected, rtol=1e-5, atol=1e-6)
+    assert not torch.isclose(smoothed, plain)  # the smoothing changes the loss
+
+
+def test_label_smoothing_trains_and_is_recorded(tmp_path):
+    """The dev loss stays the plain cross-entropy; the checkpoint records the smoothing;
+    without it the configuration reads as before the field existed."""
+    config = TrainConfig(**{**CONFIG.to_dict(), "label_smoothing": 0.1})
+    _, smoothed = run("attention", config, checkpoint_dir=tmp_path)
+    _, plain = run("attention")
+    assert smoothed.train_loss != plain.train_loss
+    assert smoothed.train_loss[-1] < smoothed.train_loss[0]
+    assert load_checkpoint(tmp_path / "best.pt")["train_config"]["label_smoothing"] == 0.1
+    assert "label_smoothing" not in CONFIG.to_dict()
+    for bad in (-0.1, 1.0):
+        with pytest.raises(ValueError, match="label_smoothing"):
+            TrainConfig(label_smoothing=bad)
+
+
+def test_a_time_budget_stops_before_an_epoch_that_would_overrun(tmp_path):
+    """``max_minutes``: after each epoch, no new epoch starts that would, at the last
+    epoch's pace, end past the budget; the budget may change on resume."""
+    _, first = run(config=TrainConfig(**{**CONFIG.to_dict(), "epochs": 1}))
+    pace = first.epoch_seconds[0] / 60  # minutes per epoch on this machine, now
+    budget = TrainConfig(**{**CONFIG.to_dict(), "epochs": 10, "max_minutes": 1e-6})
+    _, history = run(config=budget, checkpoint_dir=tmp_path)
+    assert len(history.dev_exact_match) == 1  # one epoch always runs; the next would overrun
+    assert load_checkpoint(tmp_path / "last.pt")["train_config"]["max_minutes"] == 1e-6
+    roomy = TrainConfig(**{**CONFIG.to_dict(), "epochs": 2, "max_minutes": 1000 * pace})
+    _, resumed = run(config=roomy, checkpoint_dir=tmp_path, resume=True)
+    assert len(resumed.dev_exact_match) == 2
+    assert "max_minutes" not in CONFIG.to_dict()
+    with pytest.raises(ValueError, match="max_minutes"):
+        TrainConfig(max_minutes=0)

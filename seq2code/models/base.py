@@ -176,6 +176,14 @@ class Decoder(nn.Module):
         logits = self.scores(features[mask], None, enc)  # [N, V]
         return -nn.functional.cross_entropy(logits, targets[mask], reduction="none")  # [N]
 
+    def vocab_log_probs(self, features: torch.Tensor, attention: torch.Tensor | None,
+                        enc: EncoderOutput, mask: torch.Tensor) -> torch.Tensor:
+        """``log p(w)`` for every word ``w`` of the output vocabulary at the ``N`` positions
+        where ``mask`` ``[B, T]`` is True (arguments of :meth:`gold_log_probs`): ``[N, V]``,
+        what label smoothing spreads its share over."""
+        logits = self.scores(features[mask], None, enc)  # [N, V]
+        return torch.log_softmax(logits, dim=-1)
+
     def forward(self, prev: torch.Tensor, state: Any, enc: EncoderOutput) -> DecoderStep:
         """One step: ``prev`` ``[B]`` ids ``y_{t-1}`` -> :class:`DecoderStep` (``logits``
         ``[B, V]``, the new state, ``attention`` ``[B, S]`` or None, ``features`` ``[B, F]``)."""
@@ -246,10 +254,17 @@ class Seq2Seq(nn.Module):
 
     def loss(self, src: torch.Tensor, src_lens: torch.Tensor, tgt_in: torch.Tensor,
              tgt_out: torch.Tensor, teacher_forcing: float = 1.0, tf_mode: str = "step",
-             generator: torch.Generator | None = None, auxiliary: bool = True) -> torch.Tensor:
+             generator: torch.Generator | None = None, auxiliary: bool = True,
+             label_smoothing: float = 0.0) -> torch.Tensor:
         """The training loss: ``-mean_t log p(y_t)`` over the real target tokens of
         ``tgt_out`` ``[B, T]`` (``<pad>`` ignored), plus :meth:`auxiliary_loss` if any (and
         ``auxiliary``).
+
+        With ``label_smoothing`` ``eps > 0`` the target at each token is ``1 - eps`` on the
+        gold word and ``eps`` spread evenly over the ``V`` words of the output vocabulary:
+        ``-mean_t [(1 - eps) log p(y_t) + eps (1/V) sum_w log p(w)]`` (PyTorch's
+        ``cross_entropy(..., label_smoothing=eps)`` for the models whose output is over
+        ``V``; the copy model spreads it over its final distribution at the ``V`` words).
 
         The same value as ``sequence_loss(self(...).logits, tgt_out)`` (the arguments are
         those of :meth:`forward`), computed with less work: the output layer runs over the real
@@ -267,7 +282,13 @@ class Seq2Seq(nn.Module):
             rest[:, steps] = False
         gold = self.decoder.gold_log_probs(run.features, run.attention, run.enc, tgt_out,
                                            rest)  # [N] log p(y_t)
-        loss = (total - gold.sum()) / real.sum().clamp_min(1)  # mean over real tokens
+        nll = total - gold.sum()  # sum_t -log p(y_t)
+        if label_smoothing:
+            eps = label_smoothing
+            spread = self.decoder.vocab_log_probs(run.features, run.attention, run.enc,
+                                                  real).mean(-1)  # [N] (1/V) sum_w log p(w)
+            nll = (1 - eps) * nll - eps * spread.sum()
+        loss = nll / real.sum().clamp_min(1)  # mean over real tokens
         extra = self.auxiliary_loss(Seq2SeqOutput(None, run.attention), tgt_out)
         return loss if extra is None or not auxiliary else loss + extra
 

@@ -235,6 +235,16 @@ class CopyDecoder(AttentionLSTMDecoder):
         return gold_log_probs(self.out(chosen[:, :-1]), attention[mask], src_ext[mask],
                               chosen[:, -1], targets[mask])
 
+    def vocab_log_probs(self, features: torch.Tensor, attention: torch.Tensor,
+                        enc: CopyEncoderOutput, mask: torch.Tensor) -> torch.Tensor:
+        """``log P(w)`` ``[N, V]`` of the final distribution (:func:`final_distribution`) at
+        the ``V`` words of the output vocabulary, at the ``N`` positions of ``mask``."""
+        src_ext = enc.src_ext.unsqueeze(1).expand(-1, mask.size(1), -1)  # [B, T, S]
+        chosen = features[mask]  # [N, H + H_enc + 1]
+        log_p = final_distribution(self.out(chosen[:, :-1]), attention[mask], src_ext[mask],
+                                   chosen[:, -1:])  # [N, V + S]
+        return log_p[:, :self.vocab_size]  # [N, V]
+
 
 class CopySeq2Seq(Seq2Seq):
     """Encoder, copy decoder, and the extended-vocabulary bookkeeping.
