@@ -63,8 +63,15 @@ setup_runtime(keep_models_on_drive=KEEP_MODELS_ON_DRIVE, profile=PROFILE)
 #   shift by one turn token lists into tensors;
 # - how the course scores a generated line: exact match (raw and canonical), BLEU and the
 #   parse rate, and why BLEU is weak on code.
+#
+# **Reading the chapters.** The code that is the lesson is shown as it runs. The code that
+# supports it is folded, one click away, in the book: the imports, the code that only
+# draws a figure, lays out a table or measures something the text explains (its result is
+# shown), and listings of the library's source that the text has already described. Click
+# *Show code cell source* or *Show code cell output* to open one. In Jupyter and on Colab
+# every cell is open.
 
-# %%
+# %% tags=["hide-input"]
 import time
 
 import matplotlib.pyplot as plt
@@ -160,7 +167,7 @@ show_source(tokenize_nl)
 # `tokenize_code` keeps the tokens Python reports and drops the ones that only describe the
 # layout of a file (newlines, indentation).
 
-# %%
+# %% tags=["hide-output"]
 show_source(tokenize_code)
 
 # %%
@@ -190,7 +197,7 @@ Table(["side (train)", "mean", "median", "90th percentile", "99th percentile", "
        for side, lens in (("English", nl_lens), ("Python", code_lens))],
       formats=[None, ".1f", ".0f", ".0f", ".0f", "d", ".2%"])
 
-# %%
+# %% tags=["hide-input"]
 fig, ax = column_figure(row_height=3.2)
 bins = np.arange(0, 62, 2)
 for lens, label in ((nl_lens, "English"), (code_lens, "Python")):
@@ -222,7 +229,7 @@ assert (code_lens > profile.max_tgt_len).mean() < 0.01
 # whether the same token appears in its English description, and break the answer down by
 # the kind of token.
 
-# %%
+# %% tags=["hide-input"]
 copied = dict.fromkeys(TOKEN_KINDS, 0)
 total = dict.fromkeys(TOKEN_KINDS, 0)
 for nl, code in zip(nl_tokens["train"], code_tokens["train"], strict=True):
@@ -238,7 +245,7 @@ Table(["kind of code token", "tokens", "share of all code tokens", "also in the 
        for kind in TOKEN_KINDS] + [["all", sum(total.values()), 1.0, overall]],
       formats=[None, ",d", ".1%", ".1%"])
 
-# %%
+# %% tags=["hide-input"]
 fig, ax = column_figure(row_height=3.0)
 ax.barh(TOKEN_KINDS[::-1], [share[kind] for kind in TOKEN_KINDS[::-1]], color="tab:green")
 ax.set_xlim(0, 1)
@@ -273,11 +280,11 @@ assert max(TOKEN_KINDS, key=total.get) == "operator" and total["name"] > total["
 # have fixed ids on both sides: `<pad>` = 0 (padding), `<sos>` = 1 (start of sequence),
 # `<eos>` = 2 (end of sequence) and `<unk>` = 3.
 
-# %%
+# %% tags=["hide-output"]
 show_source(Vocab.build)
 
 
-# %%
+# %% tags=["hide-input"]
 def vocab_rows(tokens: dict[str, list[list[str]]], min_freqs=(1, 2, 3, 5, 10)) -> list[list]:
     """Per ``min_freq``: vocabulary size, the share of training tokens it covers, and on dev
     the share of tokens and of lines that hit ``<unk>``."""
@@ -302,7 +309,7 @@ Table(["side", "min_freq", "vocabulary size", "train tokens covered", "dev token
       [[side, *row] for side, rows in coverage.items() for row in rows],
       formats=[None, "d", ",d", ".1%", ".1%", ".1%"])
 
-# %%
+# %% tags=["hide-input"]
 fig, (ax_size, ax_unk) = column_figure(2, row_height=2.7, sharex=True)
 for side, rows in coverage.items():
     ax_size.plot(MIN_FREQS, [row[1] for row in rows], "o-", label=side)
@@ -325,7 +332,7 @@ plt.show()
 # a large share of the dev code tokens, and the majority of dev lines, are unknown: the dev
 # lines come from other files, with their own names. Where are those unknown code tokens?
 
-# %%
+# %% tags=["hide-input"]
 code_vocab = Vocab.build(code_tokens["train"], min_freq=profile.min_freq)
 unknown = [(token, token in set(nl))
            for nl, code in zip(nl_tokens["dev"], code_tokens["dev"], strict=True)
@@ -360,7 +367,7 @@ assert unknown_in_english > 0.75
 # same tokens: two tokens must never fuse into one (`=` `=` into `==`, `1` `.` into the
 # float `1.`), and a name must never touch a following string (`u` `'x'` is not `u'x'`).
 
-# %%
+# %% tags=["hide-output"]
 show_source(untokenize_code)
 
 # %%
@@ -419,7 +426,7 @@ print("canonical: ", untokenize_code(code))
 print("\nmapping:", mapping)
 print("put back: ", untokenize_code(decanonicalize(code, mapping)))
 
-# %%
+# %% tags=["hide-input"]
 canonical = [canonicalize(nl, code) for nl, code in zip(nl_tokens["train"],
                                                         code_tokens["train"], strict=True)]
 with_placeholder = sum(any(t.startswith("_STR:") for t in code) for _, code, _ in canonical)
@@ -482,7 +489,7 @@ assert padding[True][0] < padding[False][0]  # and less English padding too
 # tensor is its mask (`src_mask` for the English; for the code, the positions that are not
 # `<pad>`).
 
-# %%
+# %% tags=["hide-output"]
 show_source(make_batches)
 
 # %%
@@ -587,7 +594,7 @@ assert batch.tgt_in[row, 0].item() == 1 and tgt_vocab.itos[int(batch.tgt_out[row
 # Here is `complete_statement` on the first training line of each kind of header, and the
 # parse rate of the dataset's own lines, as they are and completed:
 
-# %%
+# %% tags=["hide-input"]
 import ast
 import textwrap
 

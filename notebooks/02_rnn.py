@@ -58,7 +58,7 @@ setup_runtime(keep_models_on_drive=KEEP_MODELS_ON_DRIVE, profile=PROFILE)
 # - how to read training curves, sample generations and the course's metrics table;
 # - why a vanilla RNN forgets the start of its input: *vanishing gradients*, measured.
 
-# %%
+# %% tags=["hide-input"]
 import math
 import warnings
 from collections import Counter
@@ -462,7 +462,7 @@ plt.show()
 # gradients move a weight a little. We therefore compare within 0.1% (and $10^{-5}$), and
 # print the largest difference next to the largest change that training made:
 
-# %%
+# %% tags=["hide-input"]
 library_weights = dict(by_library.named_parameters())
 for name, weight in by_hand.named_parameters():
     torch.testing.assert_close(weight, library_weights[name], rtol=1e-3, atol=1e-5)
@@ -500,7 +500,7 @@ assert every_slot > masked + 0.5, (float(every_slot), float(masked))
 # The library's step is ours with the library's loss, `Seq2Seq.loss`, which computes the
 # same value with less work (the output layer over the real tokens only):
 
-# %%
+# %% tags=["hide-output"]
 show_source(training.train_step)
 
 # %% [markdown]
@@ -533,7 +533,7 @@ print("main model from cache:", rnn.from_cache, "| per-sequence model from cache
 # trained models' dev loss (teacher-forced cross-entropy per token) and dev exact match
 # after each epoch:
 
-# %%
+# %% tags=["hide-input"]
 device = next(rnn.model.parameters()).device
 dev_batches = make_batches(data.pairs["dev"], profile.batch_size)
 torch.manual_seed(0)
@@ -569,7 +569,7 @@ Table(["teacher forcing", "best dev loss", "best dev exact match"],
 #
 # The main model's training and dev loss per epoch, from its `History`:
 
-# %%
+# %% tags=["hide-input"]
 history = rnn.history
 epochs = np.arange(1, len(history.train_loss) + 1)
 fig, ax = column_figure(row_height=3.4)
@@ -625,7 +625,7 @@ Table(["English", "reference", "generated", "exact"],
 # edit distance to the reference. To know what "good" means we need a floor: always
 # predicting the most frequent training line.
 
-# %%
+# %% tags=["hide-input"]
 most_frequent_line, count = Counter(ex.code.strip() for ex in data.train).most_common(1)[0]
 baseline_tokens = tokenize_code(most_frequent_line)
 baseline_exact = np.mean([tokenize_code(ex.code) == baseline_tokens for ex in data.dev])
@@ -655,7 +655,7 @@ else:
 # If the encoder's last state has to carry the whole description, long descriptions should
 # suffer. The metrics broken down by the number of English tokens:
 
-# %%
+# %% tags=["hide-input"]
 buckets = [row for row in m["by_length"] if row["n"] > 0]
 display(Table(["English tokens", "examples", "exact match", "BLEU"],
               [[row["bucket"], row["n"], row["exact_match"], row["bleu"]] for row in buckets],
@@ -695,7 +695,7 @@ if profile.name != "ci":
 # %%
 show_source(encoder_state_gradients, lines=(1, 3))
 
-# %%
+# %% tags=["hide-input"]
 # Dev examples whose English has the same, fairly long, length: every position is real in
 # every row, so position s is exactly S - s steps from the end.
 lengths = Counter(len(src) for src, _ in data.pairs["dev"])
@@ -1033,7 +1033,8 @@ check_training_step(training_step, strict=True)
 # ### Questions: what went wrong?
 #
 # Exact match calls a line wrong whatever went wrong. The next cell prints ten wrong dev
-# lines of this chapter's trained model, from the report of "What it generates" above.
+# lines of this chapter's trained model, from the report of "What it generates" above. The
+# model answer comes after it, folded in the book: open it once you have your own.
 #
 # 1. For each of the ten, name the most likely cause. Compare the prediction with the
 #    reference token by token: where do they part, and what could the model have known
@@ -1060,7 +1061,7 @@ for i, p in enumerate(wrong, start=1):
     print(f"{i:2}. English:    {p['nl']}\n    reference:  {p['reference']}\n"
           f"    prediction: {p['prediction']}\n")
 
-# %% tags=["hide-input"] cellView="form"
+# %% tags=["hide-input", "hide-output"] cellView="form"
 # @title Model answer
 from collections import Counter
 

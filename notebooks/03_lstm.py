@@ -61,7 +61,7 @@ setup_runtime(keep_models_on_drive=KEEP_MODELS_ON_DRIVE, profile=PROFILE)
 # - whether a difference between two models is more than noise: the paired bootstrap;
 # - what teacher forcing trades off, and what *exposure bias* looks like in training curves.
 
-# %%
+# %% tags=["hide-input"]
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
@@ -220,9 +220,10 @@ show_source(LSTMDecoder)
 # Everything else is inherited. The encoder packs the padded batch so that each row's final
 # state is the state after its last real token; with `nn.LSTM` that final "state" is the
 # pair $(h_S, m_S)$ (PyTorch's `(h_n, c_n)`), and the decoder starts from the pair, so the
-# cell's memory crosses from the encoder to the decoder as well:
+# cell's memory crosses from the encoder to the decoder as well (chapter 2's listing of the
+# encoder's `forward`, folded in the book):
 
-# %%
+# %% tags=["hide-output"]
 show_source(RNNEncoder.forward)
 
 # %% [markdown]
@@ -381,7 +382,7 @@ Table(["model", "dev exact match", "canonical exact match", "BLEU", "parses"],
         r.metrics["bleu"], r.metrics["parse_rate"]] for name, r in reports.items()],
       formats=[None, ".1%", ".1%", ".1f", ".1%"])
 
-# %%
+# %% tags=["hide-input"]
 fig, axes = column_figure(2, row_height=2.8, sharex=True)
 for name, trained in (("RNN", rnn), ("LSTM", lstm)):
     epochs = np.arange(1, len(trained.history.dev_loss) + 1)
@@ -480,7 +481,7 @@ Table(["English", "reference", "RNN", "LSTM"],
 # the share of the gradient at the last word that is still there at the first word. A
 # reach near 1 means the first word gets as much training signal as the last one.
 
-# %%
+# %% tags=["hide-input"]
 src_lengths = np.array([len(src) for src, _ in data.pairs["dev"]])
 S = max(range(12, 25), key=lambda n: int((src_lengths == n).sum()))  # commonest of 12..24
 same_length = [pair for pair in data.pairs["dev"] if len(pair[0]) == S]
@@ -493,7 +494,7 @@ Table(["model", "gradient at the first word", "gradient at the last word", "reac
       [[name, g[0].item(), g[-1].item(), reach[name]] for name, g in grads.items()],
       formats=[None, ".2e", ".2e", ".3f"])
 
-# %%
+# %% tags=["hide-input"]
 fig, ax = column_figure(row_height=3.4)
 positions = np.arange(1, S + 1)
 for name, g in grads.items():
@@ -529,14 +530,14 @@ assert reach["LSTM"] > reach["RNN"], reach
 # lead should be largest on long descriptions. `evaluate_model` breaks every metric down by
 # input length:
 
-# %%
+# %% tags=["hide-input"]
 buckets = {name: r.metrics["by_length"] for name, r in reports.items()}
 Table(["English tokens", "examples", "RNN exact match", "LSTM exact match"],
       [[b_r["bucket"], b_r["n"], b_r["exact_match"], b_l["exact_match"]]
        for b_r, b_l in zip(buckets["RNN"], buckets["LSTM"], strict=True)],
       formats=[None, "d", ".1%", ".1%"])
 
-# %%
+# %% tags=["hide-input"]
 labels = [b["bucket"] for b in buckets["RNN"]]
 x = np.arange(len(labels))
 fig, ax = column_figure(row_height=3.2)
@@ -633,7 +634,7 @@ Table(["teacher forcing", "final train loss", "best dev loss", "dev exact match"
         tf_reports[ratio].metrics["exact_match"]] for ratio, m in tf_models.items()],
       formats=[".1f", ".3f", ".3f", ".1%"])
 
-# %%
+# %% tags=["hide-input"]
 # One panel per row, sharing the epoch axis: the column is too narrow for three side by side.
 fig, axes = column_figure(3, row_height=2.5, sharex=True)
 for ratio, m in tf_models.items():
@@ -669,7 +670,7 @@ plt.show()
 # the reference prefix, and fed its own previous guesses
 # (`seq2code.analysis.token_accuracy`):
 
-# %%
+# %% tags=["hide-output"]
 show_source(token_accuracy)
 
 # %%
