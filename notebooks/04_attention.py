@@ -60,7 +60,7 @@ setup_runtime(keep_models_on_drive=KEEP_MODELS_ON_DRIVE, profile=PROFILE)
 # - how often the attention sits on the word that the code copies, and what attention does
 #   to exact match against the RNN and the LSTM.
 
-# %%
+# %% tags=["hide-input"]
 import time
 
 import matplotlib.pyplot as plt
@@ -173,9 +173,10 @@ assert abs(alpha_ours.sum().item() - 1) < 1e-5
 # %% [markdown]
 # The library splits $W$ into its query half $W_q$ (the parameter `W_t`) and its source
 # half $W_k$ (`W_s`) (more on that in 4.4) and does the same for a whole batch at once.
-# Its masking helper comes first:
+# Its masking helper comes first (folded in the book: section 4.3 explains it, and exercise 2
+# asks you to write it):
 
-# %%
+# %% tags=["hide-output"]
 show_source(masked_softmax)
 
 # %%
@@ -224,7 +225,7 @@ assert (weights[mask] > 0).all()
 # are the same function; here they are on a batch the size of a training batch, and then
 # timed over a whole decoding of $T$ steps.
 
-# %%
+# %% tags=["hide-input"]
 B, S, T, H = 64, 30, 30, 256
 big = AdditiveAttention(H, H, H)
 queries = torch.randn(T, B, H)  # one query s_{t-1} [B, H] per step
@@ -268,7 +269,7 @@ Table(["form", f"time for {T} steps (ms)"],
 # The time depends on the machine and on what else runs on it; the work does not. PyTorch's
 # `FlopCounterMode` counts the floating-point operations of both forms:
 
-# %%
+# %% tags=["hide-input"]
 def flops(fn):
     """Floating-point operations of ``fn()``, as PyTorch's FlopCounterMode counts them."""
     with FlopCounterMode(display=False) as counter:
@@ -497,7 +498,7 @@ assert by_hand == library and len(by_hand) == batch.src.size(0)
 # LSTM cell is PyTorch's `nn.LSTMCell`, and the output layer runs in `scores`, so that
 # training can run it once for all the steps of a batch:
 
-# %%
+# %% tags=["hide-output"]
 show_source(AttentionLSTMDecoder.step)
 
 # %% [markdown]
@@ -507,7 +508,7 @@ show_source(AttentionLSTMDecoder.step)
 # per generated token, one column per English token. Here are three dev examples (the
 # first ones of 6 to 14 words); each row of a heatmap sums to one.
 
-# %%
+# %% tags=["hide-input"]
 def decode_with_attention(trained, src_tokens):
     """Greedy decoding of one English token list: the generated code tokens and the
     attention ``[n, S]``."""
@@ -542,7 +543,7 @@ for i in shown:  # one figure per example, each the column's width: its tokens r
 # a paired bootstrap over the tokens (each token's hit against its chance) gives the 95%
 # interval of the difference.
 
-# %%
+# %% tags=["hide-input"]
 COPIED_KINDS = ("name", "string", "number")  # code_token_kind of the tokens code copies
 
 
@@ -673,14 +674,14 @@ display(explorer.widget)
 # attention the decoder no longer depends on one vector for the whole description: does
 # that show, and where?
 
-# %%
+# %% tags=["hide-input"]
 buckets = {name: r.metrics["by_length"] for name, r in reports.items()}
 Table(["English tokens", "examples"] + [f"{name} exact match" for name in buckets],
       [[rows[0]["bucket"], rows[0]["n"]] + [b["exact_match"] for b in rows]
        for rows in zip(*buckets.values(), strict=True)],
       formats=[None, "d"] + [".1%"] * len(buckets))
 
-# %%
+# %% tags=["hide-input"]
 labels = [b["bucket"] for b in buckets["RNN"]]
 x = np.arange(len(labels))
 fig, ax = column_figure(row_height=3.2)
@@ -700,7 +701,7 @@ plt.show()
 # 95% interval of the difference: attention against the LSTM of chapter 3, over all of dev
 # and within each length bucket.
 
-# %%
+# %% tags=["hide-input"]
 def bucket_index(rows, n):
     """The index of the ``by_length`` row that holds an English input of ``n`` tokens."""
     for k, row in enumerate(rows):

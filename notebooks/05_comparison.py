@@ -63,7 +63,7 @@ setup_runtime(keep_models_on_drive=KEEP_MODELS_ON_DRIVE, profile=PROFILE)
 # - where a plain attention model stands against the published Django results, and why
 #   (the motivation for the copy mechanism of chapter 7).
 
-# %%
+# %% tags=["hide-input"]
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
@@ -127,10 +127,10 @@ print("from the cache:", {name: t.from_cache for name, t in trained.items()})
 # size (the size of the models trained here: the `cpu` profile halves $H$ to fit a laptop's
 # budget):
 
-# %%
+# %% tags=["hide-output"]
 show_source(expected_parameters)
 
-# %%
+# %% tags=["hide-input"]
 E, H = profile.emb_dim, profile.hidden_dim  # the size of the models trained here
 V_src, V_tgt = len(data.src_vocab), len(data.tgt_vocab)
 settings = {"reference (60 + 60 tokens)": (60, 60, 128, 256),
@@ -178,7 +178,7 @@ assert all(row[4] > 0.4 for row in param_rows[3:])  # ... and then a large share
 # measured when the model was trained (on this machine or on the one that filled the
 # cache, under whatever load it had then).
 
-# %%
+# %% tags=["hide-input"]
 def time_to_best(history):
     """Minutes from the start of training to the end of the epoch with the best dev exact
     match (the epoch whose weights were kept)."""
@@ -209,9 +209,10 @@ assert all(len(t.history.epoch_seconds) == t.history.dev_exact_match.__len__()
 # re-implementation of that style (not the tutorials' code itself, which defines other
 # models on other data): the same model as the library's, written time-major, with a
 # per-step decoder loop and the literal concatenation $W [s_{t-1}; h_s]$ at every step. Its
-# weights can be loaded from the library's model, and then it computes the same scores:
+# weights can be loaded from the library's model, and then it computes the same scores (its
+# listing, folded in the book):
 
-# %%
+# %% tags=["hide-output"]
 show_source(reference.TutorialAttention)
 
 # %% [markdown]
@@ -229,7 +230,7 @@ show_source(reference.TutorialAttention)
 # the batching gains. Greedy decoding is timed with the same weights on both sides.
 # (`python -m seq2code bench --json` runs the same from the terminal.)
 
-# %%
+# %% tags=["hide-input"]
 bench_pairs = 128 if profile.name == "ci" else 512
 results = bench.run_bench(data.pairs["train"], len(data.src_vocab), len(data.tgt_vocab),
                           n_pairs=bench_pairs, repeats=3, max_len=profile.max_tgt_len,
@@ -322,7 +323,7 @@ for figure in [*ratios.values(), batching_gain]:  # the wording follows the repe
 # convention of the published results); BLEU rewards shared n-grams (weak on code); the
 # parse rate is the share of outputs that Python's parser accepts.
 
-# %%
+# %% tags=["hide-input"]
 reports = {split: {name: evaluate_model(t, data.split(split))
                    for name, t in trained.items()} for split in ("dev", "test")}
 METRICS = {"exact match": "exact_match", "canonical exact match": "exact_match_canonical",
@@ -353,7 +354,7 @@ else:
 # differences is the interval. This chapter calls a model better than another only when the
 # interval excludes 0; otherwise the two are within the noise of this test set.
 
-# %%
+# %% tags=["hide-input"]
 def exact_per_line(report):
     """1.0 where the model wrote the line token for token, else 0.0: one number a line."""
     return [float(p["exact"]) for p in report.predictions]
@@ -411,7 +412,7 @@ assert all(d.level == 0.95 for d in differences.values())
 # The test set, cut into buckets by the number of English tokens (the table gives how many
 # lines each bucket holds):
 
-# %%
+# %% tags=["hide-input"]
 by_length = {name: r.metrics["by_length"] for name, r in reports["test"].items()}
 labels = [b["bucket"] for b in by_length["RNN"]]
 Table(["English tokens", "examples"] + list(by_length),
@@ -419,7 +420,7 @@ Table(["English tokens", "examples"] + list(by_length),
        for rows in zip(*by_length.values(), strict=True)],
       formats=[None, "d"] + [".1%"] * len(by_length))
 
-# %%
+# %% tags=["hide-input"]
 fig, ax = column_figure(row_height=3.2)
 for name, rows in by_length.items():
     ax.plot(labels, [b["exact_match"] for b in rows], marker="o", label=name)
@@ -434,7 +435,7 @@ plt.show()
 # of exact match, then its 95% interval). Read these intervals with care: at 95% each,
 # even between two equally good models about one interval in twenty excludes 0 by chance.
 
-# %%
+# %% tags=["hide-input"]
 buckets = [(b["low"], b["high"]) for b in by_length["RNN"]]
 
 
@@ -533,7 +534,7 @@ for name in by_length:  # the trend's word follows the two shares
 # gradient at the first word to the gradient at the last word: near 1, the first word gets
 # as much training signal as the last.
 
-# %%
+# %% tags=["hide-input"]
 src_lengths = np.array([len(src) for src, _ in data.pairs["dev"]])
 S = max(range(12, 25), key=lambda n: int((src_lengths == n).sum()))  # commonest of 12..24
 same_length = [pair for pair in data.pairs["dev"] if len(pair[0]) == S]
@@ -545,7 +546,7 @@ Table(["model", "gradient at the first word", "gradient at the last word", "reac
       [[name, g[0].item(), g[-1].item(), reach[name]] for name, g in grads.items()],
       formats=[None, ".2e", ".2e", ".3f"])
 
-# %%
+# %% tags=["hide-input"]
 fig, ax = column_figure(row_height=3.2)
 for name, g in grads.items():
     ax.plot(np.arange(1, S + 1), (g / g[-1]).numpy(), marker="o", label=name)
@@ -635,7 +636,7 @@ assert set(on_the_word) <= set(shared) and all(tokens[t] in english for t in sha
 # curves below put the dev exact match of every epoch against the cumulative training time
 # (from the `History`, including the dev evaluation of each epoch).
 
-# %%
+# %% tags=["hide-input"]
 fig, ax = column_figure(row_height=3.2)
 for name, t in trained.items():
     minutes = np.cumsum(t.history.epoch_seconds) / 60
@@ -658,7 +659,7 @@ display(Markdown(
 # placeholders, so they compare with our *canonical* exact match) and ours, labelled by
 # profile:
 
-# %%
+# %% tags=["hide-input"]
 PUBLISHED = [
     ["seq2seq with attention (Ling et al. 2016, as reported)", 0.451],
     ["latent predictor network (Ling et al. 2016)", 0.623],

@@ -59,7 +59,7 @@ setup_runtime(keep_models_on_drive=KEEP_MODELS_ON_DRIVE, profile=PROFILE)
 #   must be packed;
 # - how the bidirectional model compares with chapter 4's on dev and test.
 
-# %%
+# %% tags=["hide-input"]
 import math
 import time
 
@@ -192,7 +192,7 @@ show_source(_beam_search)
 # one row: the axis whose size differs is the batch axis. So every model of the course
 # decodes with beam search without any code of its own.
 
-# %%
+# %% tags=["hide-output"]
 show_source(reorder_state)
 show_source(batch_axes)
 
@@ -316,7 +316,7 @@ Table(["kept hypothesis", "log P(Y | x)", "|Y|", "score ell(Y)", "ended with <eo
 # time covers decoding and scoring all the dev sentences, in batches of 128 sentences
 # ($128 k$ rows).
 
-# %%
+# %% tags=["hide-input"]
 beam_sizes = [1, 3, 5, 10]
 dev_beam, speed = {}, {}
 for k in beam_sizes:
@@ -331,7 +331,7 @@ Table(["k", "dev exact match", "canonical exact match", "BLEU", "parses",
        for k, r in dev_beam.items()],
       formats=["d", ".1%", ".1%", ".1f", ".1%", ".1f"])
 
-# %%
+# %% tags=["hide-input"]
 fig, (left, right) = column_figure(2, row_height=2.7, sharex=True)
 for metric, style, label in (("exact_match", "o-", "raw"),
                              ("exact_match_canonical", "s--", "canonical")):
@@ -345,7 +345,7 @@ right.set(xlabel="beam size k", ylabel="sentences per second", xticks=beam_sizes
           ylim=(0, None), title="... and decoding speed, by beam size")
 plt.show()
 
-# %%
+# %% tags=["hide-input"]
 def pace(k):
     """How beam size k's decoding speed compares with greedy decoding's, in words (within
     10% of each other, timing noise, is "about as fast")."""
@@ -375,7 +375,7 @@ display(Markdown(f"{dev_choice} $k = 10$ decodes {speed[10]:.1f} sentences per s
 # %% [markdown]
 # The test set, read once for each beam size:
 
-# %%
+# %% tags=["hide-input"]
 test_beam = {k: evaluate_model(attn, data.test, beam=k) for k in beam_sizes}
 Table(["k", "test exact match", "canonical exact match", "BLEU", "parses"],
       [[k, r.metrics["exact_match"], r.metrics["exact_match_canonical"],
@@ -393,7 +393,7 @@ Table(["k", "test exact match", "canonical exact match", "BLEU", "parses"],
 # **paired-bootstrap interval** (`seq2code.significance.paired_bootstrap`). The course calls
 # one decoder better than another only when that interval lies entirely on one side of 0.
 
-# %%
+# %% tags=["hide-input"]
 from dataclasses import replace
 
 from seq2code.significance import paired_bootstrap
@@ -440,7 +440,7 @@ Table(["split", "k", "exact match, beam k", "greedy", "difference (points)",
 # greedy's prefix may fall out of the beam). The next cell scores both on the first 100 dev
 # sentences, teacher-forced, with the same $\gamma$.
 
-# %%
+# %% tags=["hide-input"]
 def score_lines(model, pairs, sequences, finished, alpha=1.0, batch_size=128):
     """ell(Y) = log P(Y | x) / |Y|^gamma (gamma is ``alpha``) of given outputs,
     teacher-forced."""
@@ -642,7 +642,7 @@ Table(["tensor", "shape", "what it is"], [
      "what the decoder attends: [B, S, H]"],
 ], formats=[None, None, None])
 
-# %%
+# %% tags=["hide-output"]
 show_source(Bridge)
 show_source(BidirectionalLSTMEncoder.forward)
 
@@ -689,9 +689,10 @@ Table(["model", "parameters (count)", "parameters (formula)"],
 # %% [markdown]
 # ## 6.6 Training the bidirectional model
 #
-# Same data, same training strategy and budget as chapter 4; only the encoder changes.
+# Same data, same training strategy and budget as chapter 4; only the encoder changes. Its
+# dev loss per epoch, beside chapter 4's model:
 
-# %%
+# %% tags=["hide-input"]
 bi = train_model("bidirectional", data=data)
 print(f"bidirectional model from the cache: {bi.from_cache}")
 fig, ax = column_figure(row_height=3.2)
@@ -707,7 +708,11 @@ plt.show()
 assert bi.history.dev_loss[-1] < bi.history.dev_loss[0]  # the bidirectional model trains
 assert bi.history.train_loss[-1] < bi.history.train_loss[0]
 
-# %%
+# %% [markdown]
+# Both models on dev and test, decoded greedily and, when section 6.4 chose a beam wider than
+# 1 on dev, with that beam:
+
+# %% tags=["hide-input"]
 results = {"attention, greedy": (attn, 1), "bidirectional, greedy": (bi, 1)}
 if best_k > 1:  # the beam size chosen on dev for chapter 4's model
     results.update({f"attention, beam {best_k}": (attn, best_k),
@@ -732,7 +737,7 @@ Table(["model, decoding", "split", "exact match", "canonical exact match", "BLEU
 # bidirectional model's exact match minus chapter 4's, line by line, with the
 # paired-bootstrap interval of the difference.
 
-# %%
+# %% tags=["hide-input"]
 decodings = {"greedy": "greedy decoding"}
 if best_k > 1:
     decodings[f"beam {best_k}"] = f"beam search ($k = {best_k}$)"

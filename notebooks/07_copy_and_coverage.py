@@ -58,7 +58,7 @@ setup_runtime(keep_models_on_drive=KEEP_MODELS_ON_DRIVE, profile=PROFILE)
 # - the coverage vector, its place in the attention score, and the coverage loss;
 # - what copying does to exact match on Django, against chapter 4's attention model.
 
-# %%
+# %% tags=["hide-input"]
 from dataclasses import replace
 
 import matplotlib.pyplot as plt
@@ -240,7 +240,7 @@ torch.testing.assert_close(library[6], (1 - p_gen) * (attention[0, 0] + attentio
 # packs the English id and the extended id of every position (`x + V_src * src_ext`), so that
 # batching and the training loop see an ordinary `[B, S]` tensor.
 
-# %%
+# %% tags=["hide-output"]
 show_source(final_distribution)
 
 # %% [markdown]
@@ -284,7 +284,7 @@ for name, trained in [("attention", attn), ("copy", copy)]:
     print(f"{name:9s} {count_parameters(trained.model):>10,} parameters, "
           f"{sum(trained.history.epoch_seconds):6.0f} s of training")
 
-# %%
+# %% tags=["hide-input"]
 fig, axes = column_figure(2, row_height=2.7, sharex=True)
 for name, trained in [("attention", attn), ("copy", copy)]:
     epochs = range(1, len(trained.history.dev_exact_match) + 1)
@@ -305,7 +305,7 @@ plt.show()
 # of the same step. Where the model copies, $p_\text{gen}$ should be low and the attention
 # row sharp.
 
-# %%
+# %% tags=["hide-input"]
 def copy_decode(trained, nl_tokens):
     """Greedy decoding of one English token list with a copy model: the English as the
     model reads it, the code tokens it writes, their attention [n, S] and p_gen [n]."""
@@ -347,7 +347,7 @@ plt.show()
 # $V + i$), at the steps that write a Python keyword (`if`, `def`, `return`, ...) and at all
 # other steps.
 
-# %%
+# %% tags=["hide-input"]
 @torch.no_grad()
 def p_gen_by_target(trained, data, split="dev"):
     """Mean p_gen (teacher forcing) over steps whose target is copied-only, a keyword, or
@@ -416,7 +416,7 @@ assert gate_means["copied"][0] < gate_means["keyword"][0], gate_means
 # %%
 show_source(CoverageAttention.coverage_scores)
 
-# %%
+# %% tags=["hide-output"]
 show_source(coverage_loss)
 
 # %%
@@ -432,7 +432,7 @@ print(f"coverage  {count_parameters(cover.model):>10,} parameters, "
 # $\sum_t \sum_s \min(\alpha_{t,s}, \kappa_{t,s})$ (both 0 for an example whose decoding
 # is empty).
 
-# %%
+# %% tags=["hide-input"]
 @torch.no_grad()
 def attention_repeats(trained, data, split="dev"):
     """Per example, in the split's order: the repeated attention and the coverage loss
@@ -484,7 +484,7 @@ assert less_repeated.high < 0, less_repeated
 # The same dev example as in section 7.5, decoded by the copy model without and with
 # coverage:
 
-# %%
+# %% tags=["hide-input"]
 for name, trained in [("copy", copy), ("copy + coverage", cover)]:  # one figure each
     view, tokens_k, ids_k, weights_k, _ = copy_decode(trained,
                                                       data.nl_tokens["dev"][shown])
@@ -502,7 +502,7 @@ for name, trained in [("copy", copy), ("copy + coverage", cover)]:  # one figure
 # BLEU (weak on code: a near miss scores high) and the share of outputs that parse. Models
 # are chosen on dev; the test set is read once per model, here.
 
-# %%
+# %% tags=["hide-input"]
 trained_models = {"attention (chapter 4)": attn, "copy": copy, "copy + coverage": cover}
 dev_reports = {name: evaluate_model(t, data.dev) for name, t in trained_models.items()}
 test_reports = {name: evaluate_model(t, data.test) for name, t in trained_models.items()}
@@ -521,7 +521,7 @@ Table(["model", "split", "examples", "exact match (raw)", "exact match (canonica
 # the paired-bootstrap interval of the mean difference. A model is called better only when
 # the interval lies above 0.
 
-# %%
+# %% tags=["hide-input"]
 def exact_per_line(report):
     """The report's raw exact match line by line: 1.0 (right) or 0.0, in example order."""
     return [float(p["exact"]) for p in report.predictions]
@@ -594,7 +594,7 @@ assert differences["copy", "attention (chapter 4)", "dev"].low > 0, differences
 # %% [markdown]
 # A few dev lines that the copy model gets right and chapter 4's model does not:
 
-# %%
+# %% tags=["hide-input"]
 attn_by_index = {p["index"]: p for p in dev_reports["attention (chapter 4)"].predictions}
 wins = [p for p in dev_reports["copy"].predictions
         if p["exact"] and not attn_by_index[p["index"]]["exact"]][:5]

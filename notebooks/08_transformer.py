@@ -63,7 +63,7 @@ setup_runtime(keep_models_on_drive=KEEP_MODELS_ON_DRIVE, profile=PROFILE)
 # - the closing table: every model of the course beside the published Django results and
 #   the `full` profile's measured figures.
 
-# %%
+# %% tags=["hide-input"]
 import math
 from pathlib import Path
 
@@ -168,7 +168,7 @@ torch.testing.assert_close(weights_lib[0, 0], weights_scratch)
 print("weights (rows: queries, columns: keys):\n", weights_lib[0, 0])
 print("from scratch and library agree")
 
-# %%
+# %% tags=["hide-output"]
 show_source(scaled_dot_product_attention)
 
 # %% [markdown]
@@ -178,7 +178,7 @@ show_source(scaled_dot_product_attention)
 # one key, and its gradient nearly vanishes. Dividing by $\sqrt{d_k}$ brings the spread back
 # to 1 whatever the head size. Measured on random vectors:
 
-# %%
+# %% tags=["hide-input"]
 rows = []
 for d_k in (4, 16, 64, 256):
     q = torch.randn(2000, d_k, generator=g)
@@ -281,7 +281,7 @@ print("by hand, head by head: the same outputs and weights")
 # of the heads' weights as the step's attention; the heads' own weights travel in the
 # decoder's state, where section 8.9 reads them.
 
-# %%
+# %% tags=["hide-output"]
 show_source(MultiHeadLSTMDecoder)
 
 # %% tags=["remove-input"]
@@ -323,10 +323,10 @@ print("without positions, shuffling the input only shuffles the output")
 # makes relative offsets easy to read for a linear layer. (The embeddings are multiplied by
 # $\sqrt{d}$ before the sum, as in the paper, so that the two are of similar size.)
 
-# %%
+# %% tags=["hide-output"]
 show_source(sinusoidal_positions)
 
-# %%
+# %% tags=["hide-input"]
 pe = sinusoidal_positions(60, 128)  # [positions, d]
 fig, ax = column_figure(row_height=3.2)
 image = ax.imshow(pe.T.numpy(), cmap="RdBu", aspect="auto", vmin=-1, vmax=1)
@@ -411,7 +411,7 @@ display(Markdown(
     f"$d_k = {first.self_attention.head_dim}$, $d_{{ff}} = "
     f"{first.feed_forward[0].out_features}$, dropout {first.dropout.p}."))
 
-# %%
+# %% tags=["hide-output"]
 show_source(EncoderLayer)
 
 # %% [markdown]
@@ -485,7 +485,7 @@ display(Markdown(
     f"without a lower dev loss, gradients clipped at norm {shared['clip']:g}, "
     f"batches of {shared['batch_size']}."))
 
-# %%
+# %% tags=["hide-input"]
 fig, axes = column_figure(2, row_height=2.8, sharex=True)
 for name, t in trio.items():
     epochs = range(1, len(t.history.dev_loss) + 1)
@@ -591,7 +591,7 @@ print(f"{len(model.decoder.layers)} decoder layers, {len(batch)} dev lines of up
 # `seen` may include earlier, cached positions: that is how decoding one token at a time
 # reuses it):
 
-# %%
+# %% tags=["hide-output"]
 show_source(DecoderLayer)
 
 
@@ -603,7 +603,7 @@ show_source(DecoderLayer)
 # multi-head LSTM its 4 heads, for the Transformer the 4 heads of the cross-attention of
 # its last decoder layer. Each row is one generated token, each column one English word.
 
-# %%
+# %% tags=["hide-input"]
 def heads_for(trained, source):
     """Greedy code for one English token list and every head's weights ``[h, n, S]``."""
     src, src_lens = pad([trained.src_vocab.encode(source)])  # [1, S], [1]
@@ -646,7 +646,7 @@ for trained in (multihead, transformer):
 # the same and 1 when they share no word at all. Averaged over the positions and over the
 # pairs of heads, on this example:
 
-# %%
+# %% tags=["hide-input"]
 def pair_distances(weights):
     """Mean total-variation distance between the rows of each pair of heads of ``weights``
     ``[h, n, S]``: one number per pair ``(a, b)``, ``a < b``, in that order."""
@@ -731,7 +731,7 @@ for name, value in closest.items():
 # near misses that do not run) and the share of outputs that parse. Model selection used
 # dev only; the test set is read once here.
 
-# %%
+# %% tags=["hide-input"]
 REPORTS = {}  # kind -> (dev report, test report): each model is evaluated once
 
 
@@ -761,7 +761,7 @@ Table(["model", *METRIC_HEADERS], trio_rows, formats=[None, *METRIC_FORMATS])
 # match: 1 for a line that a model gets right, 0 otherwise. A model is called better only
 # when the interval of the difference excludes 0.
 
-# %%
+# %% tags=["hide-input"]
 def exact_per_line(trained):
     """1.0 or 0.0 per test line: the raw exact match of each prediction."""
     return [float(p["exact"]) for p in reports_of(trained)[1].predictions]
@@ -812,7 +812,7 @@ assert all(0.0 <= r[1] <= 1.0 and 0.0 <= r[6] <= 1.0 for r in trio_rows)
 # it. The exact match columns are greedy decoding; BLEU and parses are on test. The published
 # results and the `full` profile's measured figures follow it.
 
-# %%
+# %% tags=["hide-input"]
 COURSE = [("rnn", "RNN", 2), ("lstm", "LSTM", 3), ("attention", "LSTM + attention", 4),
           ("bidirectional", "BiLSTM + attention", 6), ("copy", "attention + copy", 7),
           ("coverage", "copy + coverage", 7), ("multihead", "multi-head LSTM", 8),
@@ -846,7 +846,7 @@ Table(["model", "ch.", "million params", "minutes", "dev exact", "test exact",
 # on the same test lines (raw exact match, line by line, with the paired-bootstrap interval
 # of section 8.10):
 
-# %%
+# %% tags=["hide-input"]
 by_test = sorted(closing, key=lambda row: row[6], reverse=True)  # by test exact match
 best, runner_up = by_test[0][0], by_test[1][0]
 baseline = "LSTM + attention"
@@ -888,7 +888,7 @@ for d, a, b in [*closing_differences, top_two]:  # the bootstrap's means are the
 # %% [markdown]
 # Published results on the Django test set (canonical exact match, full data):
 
-# %%
+# %% tags=["hide-input"]
 PUBLISHED = [("seq2seq with attention (Ling et al., 2016, as reported)", 0.451),
              ("latent predictor network (Ling et al., 2016)", 0.623),
              ("TranX, its training script (Yin & Neubig, 2018-2019)", 0.739),
