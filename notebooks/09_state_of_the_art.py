@@ -53,6 +53,8 @@ setup_runtime(keep_models_on_drive=KEEP_MODELS_ON_DRIVE, profile=PROFILE)
 # - where dropout acts in an attention model, and what it does in training and in evaluation;
 # - an exponential moving average of the weights: its formula, built by hand and checked
 #   against the library, and why it costs nothing during training;
+# - label smoothing: the softer target, its loss written by hand, and why it raises the dev
+#   loss even where it helps;
 # - the beam's *oracle* rate: how often the right line is in the beam but not on top;
 # - a reverse model (code to English) that scores how well a candidate explains the
 #   description, and a reranking of the beam with weights tuned on dev;
@@ -260,22 +262,97 @@ display(Markdown(
     "configuration with several seeds, and on the canonical form."))
 
 # %% [markdown]
-# The final training configuration keeps what dev kept (it is this run's when both stay,
-# and it is trained below with two more seeds).
+# ## 9.4 Label smoothing
+#
+# The cross-entropy asks for all the probability on the gold word: the loss keeps falling
+# as $p(y_t)$ approaches 1, so training pushes the model towards ever more confident
+# outputs, on the lines it has learnt by heart too. **Label smoothing** (Szegedy et al.,
+# 2016; the Transformer of Vaswani et al., 2017, trains with it) trains against a softer
+# target $q$: $1 - \varepsilon$ on the gold word and $\varepsilon$ spread evenly over the
+# $V$ words of the output vocabulary:
+#
+# $$\mathcal{L}_t = -\sum_{w} q(w) \log p(w)
+#   = (1 - \varepsilon) \bigl(-\log p(y_t)\bigr)
+#   + \varepsilon \Bigl(-\frac{1}{V} \sum_{w=1}^{V} \log p(w)\Bigr)$$
+#
+# The second term is smallest when $p$ is uniform, so it pulls against over-confidence. For
+# the copy model, $p(w)$ is its final distribution (generating and copying mixed,
+# chapter 7) at the $V$ words. The dev loss stays the plain cross-entropy, so that runs
+# with and without smoothing compare. Both terms by hand on a dev batch, against the
+# library's loss (`Seq2Seq.loss(..., label_smoothing=...)`):
 
 # %%
-FINAL = {"dropout": DROPOUT if keep_dropout else 0.0,
-         "train_options": {"average_decay": DECAY} if keep_average else {}}
-if FINAL["dropout"] == 0.0 and not keep_average:
-    regular = {0: baseline}  # nothing kept: chapter 7's model is the final one
-elif FINAL != REGULARISED:
-    regular = {0: train_model("copy", data=data, seed=0, **FINAL)}
-kept = [f"dropout {DROPOUT}"] * keep_dropout + ["the average"] * keep_average
-final_label = " and ".join(kept) if kept else "nothing kept"
+from seq2code.batching import make_batches
+from seq2code.experiment import model_pairs
+from seq2code.vocab import PAD_ID
+
+SMOOTHING = 0.1  # epsilon
+model = baseline.model.eval()
+batch = make_batches(model_pairs(model, data, "dev"), batch_size=32)[0]
+with torch.no_grad():
+    log_p = model(batch.src, batch.src_lens, batch.tgt_in).logits  # [B, T, V + S] log p(w)
+    real = batch.tgt_out != PAD_ID  # [B, T] the real target tokens
+    gold = log_p.gather(-1, batch.tgt_out.unsqueeze(-1)).squeeze(-1)[real]  # [N] log p(y_t)
+    spread = log_p[..., :len(data.tgt_vocab)][real].mean(-1)  # [N] (1/V) sum_w log p(w)
+    by_hand = (-(1 - SMOOTHING) * gold - SMOOTHING * spread).mean()  # mean_t L_t
+    library = model.loss(batch.src, batch.src_lens, batch.tgt_in, batch.tgt_out,
+                         label_smoothing=SMOOTHING)
+torch.testing.assert_close(by_hand, library)
+print(f"smoothed loss by hand {by_hand:.4f} = the library's {library:.4f} "
+      f"(plain cross-entropy {-gold.mean():.4f})")
+
+# %% [markdown]
+# The configuration that 9.2 and 9.3 kept, trained again with $\varepsilon = 0.1$, seed 0;
+# it stays unless it lowers the best dev exact match.
+
+# %%
+KEPT = {"dropout": DROPOUT if keep_dropout else 0.0,
+        "train_options": {"average_decay": DECAY} if keep_average else {}}
+smoothed = train_model("copy", data=data, seed=0, dropout=KEPT["dropout"],
+                       train_options={**KEPT["train_options"], "label_smoothing": SMOOTHING})
+if KEPT == REGULARISED:
+    before = regular[0]  # 9.3's run is this configuration
+elif KEPT["dropout"] == 0.0 and not keep_average:
+    before = baseline  # nothing kept: chapter 7's model
+else:
+    before = train_model("copy", data=data, seed=0, **KEPT)
+smooth_best = max(smoothed.history.dev_exact_match)
+kept_best = max(before.history.dev_exact_match)
+keep_smoothing = smooth_best >= kept_best
+smooth_loss = smoothed.history.dev_loss[smoothed.history.best_epoch]  # plain cross-entropy
+kept_loss = before.history.dev_loss[before.history.best_epoch]
+Table(["training (seed 0)", "best dev exact match (ids)", "dev loss at that epoch",
+       "minutes"],
+      [["as kept by 9.2 and 9.3", kept_best, kept_loss,
+        sum(before.history.epoch_seconds) / 60],
+       [f"+ label smoothing {SMOOTHING}", smooth_best, smooth_loss,
+        sum(smoothed.history.epoch_seconds) / 60]],
+      formats=[None, ".1%", ".3f", ".1f"], align="lrrr")
+
+# %% tags=["remove-input"]
+display(Markdown(
+    f"Label smoothing {said(keep_smoothing, 100 * (smooth_best - kept_best))} in the "
+    f"`{profile.name}` profile. Its dev loss at its best epoch is "
+    f"{'higher' if smooth_loss > kept_loss else 'not higher'} ({smooth_loss:.3f} against "
+    f"{kept_loss:.3f}): a smoothed model is less sure of the gold word by design, and the "
+    "plain cross-entropy counts that against it whether or not its first choice is right."))
+
+# %% [markdown]
+# The final training configuration keeps what dev kept, and is trained below with two more
+# seeds.
+
+# %%
+FINAL = {"dropout": KEPT["dropout"],
+         "train_options": {**KEPT["train_options"],
+                           **({"label_smoothing": SMOOTHING} if keep_smoothing else {})}}
+regular = {0: smoothed if keep_smoothing else before}
+kept = ([f"dropout {DROPOUT}"] * keep_dropout + ["the average"] * keep_average
+        + [f"label smoothing {SMOOTHING}"] * keep_smoothing)
+final_label = ", ".join(kept) if kept else "nothing kept"
 print(f"final configuration: {final_label} ({FINAL})")
 
 # %% [markdown]
-# ## 9.4 Seeds
+# ## 9.5 Seeds
 #
 # One run is one draw: the initial weights, the order of the batches and the
 # teacher-forcing coins all come from the seed, and two seeds of one configuration give two
@@ -296,7 +373,7 @@ best_seed = max(SEEDS, key=lambda seed: (single_dev[seed].beam_top(), -seed))
 print(f"the best single model on dev: seed {best_seed}")
 
 # %% [markdown]
-# ## 9.5 What the beam holds: the oracle
+# ## 9.6 What the beam holds: the oracle
 #
 # Beam search (chapter 6) answers with the candidate that the model itself scores best. But
 # the beam holds more than its top: the **oracle** rate is the share of dev lines whose
@@ -312,7 +389,7 @@ dev = rerank.score(forward, candidates, *dev_references)
 print(f"beam of {BEAM}, dev: top {dev.beam_top():.1%}, oracle {dev.oracle():.1%}")
 
 # %% [markdown]
-# ## 9.6 A reverse model reranks the beam
+# ## 9.7 A reverse model reranks the beam
 #
 # The forward model ranks candidates by $\log P(Y \mid x)$. A second opinion comes from the
 # other direction: a **reverse model** $P(x \mid Y)$, trained on the same pairs from code to
@@ -321,10 +398,12 @@ print(f"beam of {BEAM}, dev: top {dev.beam_top():.1%}, oracle {dev.oracle():.1%}
 # much the forward model likes it (Yin and Neubig, 2019, rerank TranX's beam with this and
 # other features). The reverse model is the same copy model, trained on
 # `rerank.reverse_data(data)`: the canonical code is its source, the canonical English its
-# target, so that it copies names and placeholders as the forward model does.
+# target, so that it copies names and placeholders as the forward model does. It is trained
+# with the dropout and average that 9.2 and 9.3 kept, but never with label smoothing: its
+# log-probabilities are a score here, and smoothing would flatten them by design.
 
 # %%
-reverse = train_model("copy", data=rerank.reverse_data(data), canonical=False, **FINAL)
+reverse = train_model("copy", data=rerank.reverse_data(data), canonical=False, **KEPT)
 print(f"reverse model: best dev exact match (generating the English) "
       f"{max(reverse.history.dev_exact_match):.1%}, "
       f"{sum(reverse.history.epoch_seconds) / 60:.1f} minutes of training")
@@ -393,7 +472,7 @@ else:
     print("no dev line where the reranking fixes the beam's top in this profile")
 
 # %% [markdown]
-# ## 9.7 The ablation on dev
+# ## 9.8 The ablation on dev
 #
 # Every step on the canonical form, on all dev lines, each against the row above it:
 
@@ -446,7 +525,7 @@ assert wins / pairs > 0.6, (wins, pairs)
 assert choices[final_name][0] > base_dev.beam_top(), (final_name, choices, base_dev.beam_top())
 
 # %% [markdown]
-# ## 9.8 The test set, read once
+# ## 9.9 The test set, read once
 #
 # The configurations that dev chose, each read once on test: the final training
 # configuration as single models (every seed, greedy), and the final system.
@@ -491,7 +570,7 @@ if profile.name == "full":  # the course's best stands clear of chapter 7's on t
     assert difference.low > 0, difference
 
 # %% [markdown]
-# ## 9.9 What it cost
+# ## 9.10 What it cost
 #
 # The minutes each trained model took in this build (the seeds of one configuration take
 # about as long as each other; the reverse model about as long as a forward one), and the
@@ -502,6 +581,8 @@ if profile.name == "full":  # the course's best stands clear of chapter 7's on t
 costs = [("chapter 7's copy model", baseline)] + [
     (f"final training, seed {seed}", t) for seed, t in regular.items()] + [
     ("reverse model", reverse)]
+if not keep_smoothing:  # trained in 9.4 and not kept
+    costs.append((f"label smoothing {SMOOTHING}, seed 0", smoothed))
 def recorded(value, spec=""):
     """A figure of the history, or a dash for a model trained before it was recorded."""
     return "-" if value is None else format(value, spec)
@@ -514,7 +595,7 @@ Table(["model", "epochs", "minutes of training", "threads", "load at the start"]
       formats=[None, "d", ".1f", None, None], align="lrrrr")
 
 # %% [markdown]
-# ## 9.10 Exercises
+# ## 9.11 Exercises
 #
 # Replace `raise NotImplementedError` with your answer and run the cell: the check under it
 # tries your function on small cases and prints a tick, or a hint that names the mistake.
@@ -622,7 +703,9 @@ check_rerank_pick(rerank_pick, strict=True)
 #
 # - Dropout on the embeddings, between encoder and decoder and on the output features, and
 #   an exponential moving average of the weights, are regularisation that costs no extra
-#   training run: the average is a shadow of the weights, measured in the same run.
+#   training run: the average is a shadow of the weights, measured in the same run. Label
+#   smoothing trains against a softer target, and only dev exact match, not dev loss, can
+#   say whether that helps.
 # - One run is one draw; a configuration is judged by several seeds, its mean and its
 #   spread, and the best single model is picked on dev, not test.
 # - The beam holds the right line more often than it ranks it first (the oracle). A reverse
