@@ -442,6 +442,7 @@ library_history = training.train(by_library, pairs_subset,
                                  data.pairs["dev"][:config.batch_size], config,
                                  device="cpu", progress=False)
 
+# %% tags=["hide-input"]
 fig, ax = column_figure(row_height=3.4)
 steps = np.arange(1, len(hand_losses) + 1)
 ax.plot(steps, hand_losses, marker="o", label="our loop")

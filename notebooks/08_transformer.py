@@ -954,9 +954,9 @@ Table(["model", "commit", *FIGURES],
 # batches are bucketed by the code's length, so the later run took another path through
 # training, one run each. Its wall-clock minutes overstate it: a benchmark ran beside its
 # first two epochs, and at its median epoch of 40 s the best epoch came after 7.4 minutes.
-# Each row's date, commit and commands:
+# Each row's date, commit and commands (folded in the book):
 
-# %%
+# %% tags=["hide-input", "hide-output"]
 for row in FULL_PROFILE_MEASURED:
     print(f"# {row['model']} ({row['kind']}): measured {row['date']}, "
           f"commit {row['commit']}")
