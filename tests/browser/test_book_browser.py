@@ -13,7 +13,8 @@ Debian's Chromium from a local server, every request to another host aborted:
 - chapter 4's attention heatmaps are visible; the search page finds "attention";
 - a page reads as a page (issue 20): no code block or table wider than its column, no
   literal backticks in a table, no raw ``Profile(...)`` dump, no visible cell that mostly
-  builds a paragraph of text, long library listings folded; every figure's smallest text is
+  builds a paragraph of text or mostly draws a figure, long library listings folded, no
+  chapter longer than ``MAX_SCREENS`` screens at 1280 x 900; every figure's smallest text is
   at least ``MIN_LABEL_PX`` pixels as shown (its PNG records its smallest font size, see
   ``seq2code.plots``) and every figure opens full size;
 - a full-page screenshot of every page, at a laptop's width (1280 px), goes to
@@ -150,12 +151,14 @@ FIGURE_REPORT = """() => Array.from(document.querySelectorAll("main .cell_output
 })"""
 
 # What a reader sees of the cells: the visible inputs (a cell tagged remove-input has none
-# in the page), the cells' text outputs (show_source listings apart), and the listings that
-# are open (not folded in a <details>) with their line counts.
+# in the page; one tagged hide-input has its input folded, listed apart as ``hidden``), the
+# cells' text outputs (show_source listings apart), and the listings that are open (not
+# folded in a <details>) with their line counts.
 CELLS_REPORT = """() => {
-    const inputs = Array.from(document.querySelectorAll("main .cell .cell_input pre"))
-        .filter((pre) => pre.closest("details") === null || pre.closest("details").open)
-        .map((pre) => pre.innerText);
+    const folded_input = (pre) => pre.closest("details") !== null && !pre.closest("details").open;
+    const all_inputs = Array.from(document.querySelectorAll("main .cell .cell_input pre"));
+    const inputs = all_inputs.filter((pre) => !folded_input(pre)).map((pre) => pre.innerText);
+    const hidden = all_inputs.filter(folded_input).map((pre) => pre.textContent);
     const outputs = Array.from(document.querySelectorAll("main .cell_output")).map((out) => {
         const copy = out.cloneNode(true);
         copy.querySelectorAll(".seq2code-source").forEach((e) => e.remove());
@@ -166,8 +169,12 @@ CELLS_REPORT = """() => {
                         lines: (div.querySelector("pre") || div).innerText.split("\\n")
                                    .length}));
     const folded = document.querySelectorAll("main details.seq2code-source:not([open])").length;
-    return {inputs, outputs, listings, folded};
+    return {inputs, hidden, outputs, listings, folded};
 }"""
+
+# How long the page is, in screens of the browser's viewport (1280 x 900, conftest.py).
+HEIGHT_REPORT = """() => ({height: document.documentElement.scrollHeight,
+                          viewport: [window.innerWidth, window.innerHeight]})"""
 
 
 def _screenshot_name(page: str) -> str:
@@ -208,6 +215,7 @@ def _open_and_report(open_offline, base_url: str, page: str, screenshot_dir: Pat
             "tables": tab.evaluate(TABLE_REPORT),
             "figures": tab.evaluate(FIGURE_REPORT),
             "cells": tab.evaluate(CELLS_REPORT),
+            "height": tab.evaluate(HEIGHT_REPORT),  # after the images and the math
         }
         tab.screenshot(path=str(screenshot_dir / _screenshot_name(page)), full_page=True)
         tab.wait_for_timeout(200)  # late console messages
@@ -484,6 +492,86 @@ def test_long_listings_are_folded(visit, page):
 def test_some_listing_is_folded(visit):
     """The check above is not vacuous: the chapters do fold long listings."""
     assert sum(visit(page)["cells"]["folded"] for page in CHAPTERS) >= 1
+
+
+# A page length a student can face (issue 20). Measured on the ci profile's book (what CI
+# builds and tests), at 1280 x 900 with the folded cells closed, built from commit c75dc29:
+# before the chapters folded their reference material (imports, figure and table drawing,
+# bookkeeping, listings the text already gives), chapters 1-8 ran 21.9 to 34.3 screens; after
+# it 16.8 to 27.9 (1: 22.4, 2: 27.9, 3: 21.3, 4: 19.5, 5: 16.8, 6: 19.8, 7: 16.9, 8: 26.2;
+# chapter 9, not part of that pass, 20.8), a mean of 21.3 over the nine. The bounds leave
+# about two screens of headroom over the longest chapter and one over the mean: a chapter
+# that unfolds its reference material, or grows by a section without folding what supports
+# it, fails. (A cpu or full build shows the same cells with other numbers; its pages were not
+# measured, and the bounds are set for the ci build.)
+MAX_SCREENS = 30.0
+MEAN_SCREENS = 22.5
+
+
+def _screens(report: dict) -> float:
+    width, height = report["height"]["viewport"]
+    assert (width, height) == (1280, 900), f"viewport {width} x {height}, not 1280 x 900"
+    return report["height"]["height"] / height
+
+
+@pytest.mark.parametrize("page", CHAPTERS)
+def test_chapter_length_a_student_can_face(visit, page):
+    """A chapter is at most MAX_SCREENS screens long at 1280 x 900, with its folded cells
+    closed (as a reader first sees it)."""
+    screens = _screens(visit(page))
+    assert screens <= MAX_SCREENS, (
+        f"{page} runs {screens:.1f} screens of 900 px at 1280 px wide (bound {MAX_SCREENS}): "
+        "fold what is reference rather than the lesson (hide-input, hide-output)"
+    )
+
+
+def test_chapters_mean_length(visit):
+    """The chapters together: a mean of at most MEAN_SCREENS screens, so that short chapters
+    do not grow unnoticed up to the longest one's bound."""
+    screens = {page: round(_screens(visit(page)), 1) for page in CHAPTERS}
+    assert sum(screens.values()) / len(screens) <= MEAN_SCREENS, screens
+
+
+def _figure_drawer(source: str) -> bool:
+    """A cell of 5 lines or more that mostly draws a figure: from its first call that makes
+    one (``column_figure``, ``plt.subplots``, ``plt.figure``) to its end is at least half of
+    it. The reader should see the figure, and open its drawing code if they want it (tag the
+    cell hide-input); a cell that computes the lesson and ends with a short plot is not one."""
+    lines = [line for line in source.splitlines() if line.strip()]
+    start = next((i for i, line in enumerate(lines)
+                  if re.search(r"\b(column_figure|plt\.subplots|plt\.figure)\(", line)), None)
+    return len(lines) >= 5 and start is not None and len(lines) - start >= len(lines) / 2
+
+
+# Chapters whose figure-drawing cells are not folded yet: chapter 9 was being written when the
+# folding pass went through chapters 1-8 (its author folds its figure cell, then removes it
+# from here; strict, so the test says when).
+FIGURES_NOT_YET_FOLDED = {"notebooks/09_state_of_the_art"}
+
+
+@pytest.mark.parametrize("page", [
+    pytest.param(page, marks=pytest.mark.xfail(strict=True, reason="figure cell not folded yet"))
+    if page in FIGURES_NOT_YET_FOLDED else page for page in CHAPTERS])
+def test_figure_drawing_cells_are_folded(visit, page):
+    shown = [source.splitlines()[0][:80] for source in visit(page)["cells"]["inputs"]
+             if _figure_drawer(source)]
+    assert not shown, f"{page} shows the code of cells that mostly draw a figure: {shown}"
+
+
+def test_some_figure_drawing_cell_is_folded(visit):
+    """The check above is not vacuous: the chapters do have figure-drawing cells, folded."""
+    folded = {page: sum(_figure_drawer(source) for source in visit(page)["cells"]["hidden"])
+              for page in CHAPTERS}
+    assert sum(1 for n in folded.values() if n > 0) >= 4, folded
+
+
+def test_figure_drawer_rule():
+    drawing = "fig, ax = column_figure()\nax.plot(x, y)\nax.set(xlabel='x')\nax.legend()\nplt.show()"
+    assert _figure_drawer(drawing)
+    assert _figure_drawer("rows = f(x)\n" + drawing)  # mostly drawing
+    assert not _figure_drawer("fig, ax = column_figure()\nplt.show()")  # short: fine
+    assert not _figure_drawer("y = 2\n" * 12 + drawing)  # mostly work, then a plot
+    assert not _figure_drawer("x = 1\n" * 6)  # no figure
 
 
 def _png_file(book_dir: Path, base_url: str, src: str) -> Path:
