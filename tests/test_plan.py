@@ -212,7 +212,7 @@ def test_usage_page_states_the_computed_t4_minutes_and_cache_sizes(cpu_data):
                        for r in plan.course_requests()) / 1e6 for name in ("cpu", "full")}
     for name, size in sizes.items():
         assert f"{name}: {size:.0f} MB" in usage, (name, size)
-    assert len(plan.course_requests()) == 15 and "the fifteen of chapters 2 to 9" in usage
+    assert len(plan.course_requests()) == 16 and "the sixteen of chapters 2 to 9" in usage
 
 
 def test_training_progress_bars_show_the_time_left(data, capsys):
@@ -234,7 +234,9 @@ def test_chapter_9s_plan_uses_the_chapters_own_settings():
         in source
     assert 'REGULARISED = {"dropout": DROPOUT, "train_options": {"average_decay": DECAY}}' \
         in source
-    assert "train_model(\"copy\", data=rerank.reverse_data(data), canonical=False, **FINAL)" \
+    assert f"SMOOTHING = {plan.CH9_SMOOTHING}  # epsilon" in source
+    assert 'train_options={**KEPT["train_options"], "label_smoothing": SMOOTHING})' in source
+    assert "train_model(\"copy\", data=rerank.reverse_data(data), canonical=False, **KEPT)" \
         in source
 
 

@@ -543,15 +543,7 @@ def _figure_drawer(source: str) -> bool:
     return len(lines) >= 5 and start is not None and len(lines) - start >= len(lines) / 2
 
 
-# Chapters whose figure-drawing cells are not folded yet: chapter 9 was being written when the
-# folding pass went through chapters 1-8 (its author folds its figure cell, then removes it
-# from here; strict, so the test says when).
-FIGURES_NOT_YET_FOLDED = {"notebooks/09_state_of_the_art"}
-
-
-@pytest.mark.parametrize("page", [
-    pytest.param(page, marks=pytest.mark.xfail(strict=True, reason="figure cell not folded yet"))
-    if page in FIGURES_NOT_YET_FOLDED else page for page in CHAPTERS])
+@pytest.mark.parametrize("page", CHAPTERS)
 def test_figure_drawing_cells_are_folded(visit, page):
     shown = [source.splitlines()[0][:80] for source in visit(page)["cells"]["inputs"]
              if _figure_drawer(source)]
