@@ -460,9 +460,15 @@ def test_no_profile_dump(visit, page):
 def _paragraph_builder(source: str) -> bool:
     """A cell of 8 lines or more whose code is mostly one ``display(Markdown(...))``: the
     reader should see the paragraph, not the code that writes it (tag it remove-input)."""
+    return _mostly_from(source, re.compile(r"display\(Markdown\("), min_lines=8)
+
+
+def _mostly_from(source: str, first: re.Pattern, min_lines: int) -> bool:
+    """True when ``source`` has at least ``min_lines`` non-blank lines and the part from the
+    first line that matches ``first`` to the end is at least half of them."""
     lines = [line for line in source.splitlines() if line.strip()]
-    start = next((i for i, line in enumerate(lines) if "display(Markdown(" in line), None)
-    return len(lines) >= 8 and start is not None and len(lines) - start >= len(lines) / 2
+    start = next((i for i, line in enumerate(lines) if first.search(line)), None)
+    return len(lines) >= min_lines and start is not None and len(lines) - start >= len(lines) / 2
 
 
 @pytest.mark.parametrize("page", CHAPTERS)
@@ -537,10 +543,8 @@ def _figure_drawer(source: str) -> bool:
     one (``column_figure``, ``plt.subplots``, ``plt.figure``) to its end is at least half of
     it. The reader should see the figure, and open its drawing code if they want it (tag the
     cell hide-input); a cell that computes the lesson and ends with a short plot is not one."""
-    lines = [line for line in source.splitlines() if line.strip()]
-    start = next((i for i, line in enumerate(lines)
-                  if re.search(r"\b(column_figure|plt\.subplots|plt\.figure)\(", line)), None)
-    return len(lines) >= 5 and start is not None and len(lines) - start >= len(lines) / 2
+    return _mostly_from(source, re.compile(r"\b(column_figure|plt\.subplots|plt\.figure)\("),
+                        min_lines=5)
 
 
 @pytest.mark.parametrize("page", CHAPTERS)
