@@ -33,6 +33,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from seq2code import checkpoint, decoding, models, training
+from seq2code.averaging import WeightAverage
 from seq2code.batching import Batch, make_batches
 from seq2code.colab import cpu_runtime_notice, on_colab
 from seq2code.experiment import Data, ModelSpec, model_pairs, model_spec
@@ -167,7 +168,8 @@ class Estimate:
         batches: training batches per epoch; ``dev_batches``: dev batches per evaluation.
         step_seconds: the mean time of one timed training step on this runtime.
         train_seconds: one epoch's training steps (``step_seconds`` times ``batches``).
-        dev_seconds: one evaluation on dev (loss and greedy decoding).
+        dev_seconds: one epoch's evaluation on dev (loss and greedy decoding; twice with an
+            average of the weights: the average's and the model's own).
         train_flops: floating-point operations of one epoch's training steps (forward and
             backward, as ``FlopCounterMode`` counts them); ``dev_flops``: of one evaluation.
         timed_steps: how many training steps were timed (0 for a cached model).
@@ -381,11 +383,16 @@ def estimate(request: Request, data: Data, *, device: torch.device | str | None 
                                    by_length=config.by_length)
         optimizer = training.make_optimizer(model, config.lr)
         coins = torch.Generator().manual_seed(config.seed)
+        average = (WeightAverage(model, config.average_decay)
+                   if config.average_decay is not None else None)  # as train() keeps it
 
-        def step(batch: Batch) -> None:
+        def step(batch: Batch) -> None:  # train()'s step, with its smoothing and average
             training.train_step(model, optimizer, batch.to(device),
                                 teacher_forcing=config.teacher_forcing,
-                                tf_mode=config.tf_mode, clip=config.clip, generator=coins)
+                                tf_mode=config.tf_mode, clip=config.clip, generator=coins,
+                                label_smoothing=config.label_smoothing or 0.0)
+            if average is not None:
+                average.update()
 
         first = _spread(batches, 1)[0]  # the batch of median length
         with FlopCounterMode(display=False) as counter:  # also the warm-up step
@@ -412,8 +419,9 @@ def estimate(request: Request, data: Data, *, device: torch.device | str | None 
         dev_batch_seconds = (time.perf_counter() - started) / max(len(dev_timed), 1)
     result.batches, result.dev_batches = len(batches), len(dev_batches)
     result.train_seconds = result.step_seconds * len(batches)
-    result.dev_seconds = dev_batch_seconds * len(dev_batches)
-    result.train_flops, result.dev_flops = train_flops, dev_flops
+    evaluations = 1 if average is None else 2  # with an average: its weights and the model's
+    result.dev_seconds = evaluations * dev_batch_seconds * len(dev_batches)
+    result.train_flops, result.dev_flops = train_flops, evaluations * dev_flops
     result.timed_steps = len(sample)
     return result
 

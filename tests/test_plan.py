@@ -78,6 +78,33 @@ def test_estimate_scales_timed_steps_by_batches_and_epochs(data, monkeypatch):
     assert estimate.train_flops > estimate.dev_flops > 0
 
 
+def test_estimate_times_chapter_9s_training_as_train_runs_it(data, monkeypatch):
+    """A request with label smoothing and an average: the timed steps smooth the loss and
+    update the average, and each epoch's dev evaluation counts twice (the average's weights
+    and the model's own, as ``train`` evaluates both)."""
+    options = {"epochs": 2, "average_decay": 0.999, "label_smoothing": 0.1}
+    seen, updates = [], []
+    step, update = training.train_step, plan.WeightAverage.update
+
+    def recording_step(*args, **kwargs):
+        seen.append(kwargs.get("label_smoothing"))
+        return step(*args, **kwargs)
+
+    def counted_update(self):
+        updates.append(1)
+        return update(self)
+
+    monkeypatch.setattr(training, "train_step", recording_step)
+    monkeypatch.setattr(plan.WeightAverage, "update", counted_update)
+    both = plan.estimate(plan.want("lstm", train_options=options, **SMALL), data,
+                         device="cpu", steps=2, dev_steps=1)
+    plain = plan.estimate(plan.want("lstm", train_options={"epochs": 2}, **SMALL), data,
+                          device="cpu", steps=2, dev_steps=1, timed=False)
+    assert seen[:3] == [0.1, 0.1, 0.1] and len(updates) == 3  # counted step + 2 timed
+    assert both.dev_flops == pytest.approx(2 * plain.dev_flops)
+    assert both.train_flops == pytest.approx(plain.train_flops)
+
+
 def test_plan_leaves_the_random_state_and_the_cache_alone(data, tmp_path):
     torch.manual_seed(123)
     before = torch.get_rng_state()

@@ -191,20 +191,31 @@ def test_average_decay_must_lie_between_0_and_1():
             TrainConfig(average_decay=bad)
 
 
+@pytest.mark.parametrize("teacher_forcing", [1.0, 0.5])
 @pytest.mark.parametrize("kind", ["lstm", "attention", "copy", "transformer"])
-def test_label_smoothing_is_pytorchs_on_the_output_vocabulary(kind):
+def test_label_smoothing_is_pytorchs_on_the_output_vocabulary(kind, teacher_forcing):
     """``loss(label_smoothing=eps)`` is ``(1 - eps)`` of the gold word's ``-log p`` plus
     ``eps`` of the mean ``-log p(w)`` over the ``V`` output words, over the real tokens only;
-    for the models whose output is over ``V`` that is PyTorch's own label smoothing."""
+    for the models whose output is over ``V`` that is PyTorch's own label smoothing. With
+    teacher forcing 0.5 some steps feed back their prediction (the loss reuses their scores):
+    the same value there."""
     torch.manual_seed(0)
     model = build_model(kind, len(VOCAB), len(VOCAB), emb_dim=8, hidden_dim=16).eval()
     src = torch.tensor([[4, 5, 6, 7], [8, 9, 0, 0]])
     lens = torch.tensor([4, 2])
-    tgt_out = torch.tensor([[7, 6, 5, 4, EOS_ID], [9, 8, EOS_ID, 0, 0]])
+    tgt_out = torch.tensor([[7, 6, 5, 4, 9, 8, 7, EOS_ID], [9, 8, EOS_ID, 0, 0, 0, 0, 0]])
     tgt_in = torch.cat([torch.full((2, 1), SOS_ID), tgt_out[:, :-1]], dim=1)
-    smoothed = model.loss(src, lens, tgt_in, tgt_out, label_smoothing=0.1)
-    plain = model.loss(src, lens, tgt_in, tgt_out)
-    scores = model(src, lens, tgt_in).logits  # [B, T, V] logits, or the copy model's log P
+
+    def coins():
+        return torch.Generator().manual_seed(3)  # heads and tails among the 8 steps
+
+    smoothed = model.loss(src, lens, tgt_in, tgt_out, teacher_forcing, generator=coins(),
+                          label_smoothing=0.1)
+    plain = model.loss(src, lens, tgt_in, tgt_out, teacher_forcing, generator=coins())
+    scores = model(src, lens, tgt_in, teacher_forcing,
+                   generator=coins()).logits  # [B, T, V] logits, or the copy model's log P
+    if teacher_forcing < 1 and kind != "transformer":  # the coins fed some predictions back
+        assert model.run(src, lens, tgt_in, teacher_forcing, generator=coins()).decided
     if kind == "copy":
         real = tgt_out != 0
         gold = scores.gather(-1, tgt_out.unsqueeze(-1)).squeeze(-1)[real]  # log P(y_t)

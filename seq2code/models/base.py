@@ -121,6 +121,19 @@ class TargetRun(NamedTuple):
     decided: dict[int, torch.Tensor]
 
 
+class GoldLogProbs(NamedTuple):
+    """What the loss reads at ``N`` target positions (:meth:`Decoder.gold_log_probs`).
+
+    Attributes:
+        gold: ``[N]`` ``log p(y_t)`` of the gold tokens.
+        spread: ``[N]`` ``(1/V) sum_w log p(w)`` over the ``V`` output words (label
+            smoothing's term), or None when not asked for.
+    """
+
+    gold: torch.Tensor
+    spread: torch.Tensor | None
+
+
 class Encoder(nn.Module):
     """Reads ``src`` ``[B, S]`` with its lengths ``[B]``; returns an :class:`EncoderOutput`."""
 
@@ -162,27 +175,32 @@ class Decoder(nn.Module):
         return features if out is None else out(features)
 
     def gold_log_probs(self, features: torch.Tensor, attention: torch.Tensor | None,
-                       enc: EncoderOutput, targets: torch.Tensor,
-                       mask: torch.Tensor) -> torch.Tensor:
-        """``log p(y_t)`` of the gold tokens at the ``N`` positions where ``mask`` is True.
+                       enc: EncoderOutput, targets: torch.Tensor, mask: torch.Tensor,
+                       spread: bool = False) -> GoldLogProbs:
+        """``log p(y_t)`` of the gold tokens at the ``N`` positions where ``mask`` is True,
+        and with ``spread`` label smoothing's ``(1/V) sum_w log p(w)`` from the same scores.
 
         Args:
             features: ``[B, T, F]``; attention: ``[B, T, S]`` or None.
             targets: ``[B, T]`` gold ids ``y_t``; mask: ``[B, T]`` bool.
+            spread: also return the mean log-probability over the ``V`` output words.
 
         Returns:
-            ``[N]``: the output layer runs over those positions only (not over padding).
+            :class:`GoldLogProbs` of ``[N]`` tensors: the output layer runs once, over those
+            positions only (not over padding).
         """
         logits = self.scores(features[mask], None, enc)  # [N, V]
-        return -nn.functional.cross_entropy(logits, targets[mask], reduction="none")  # [N]
+        if not spread:
+            return GoldLogProbs(-nn.functional.cross_entropy(logits, targets[mask],
+                                                             reduction="none"), None)  # [N]
+        log_p = torch.log_softmax(logits, dim=-1)  # [N, V] log p(w)
+        gold = log_p.gather(-1, targets[mask].unsqueeze(-1)).squeeze(-1)  # [N] log p(y_t)
+        return GoldLogProbs(gold, log_p.mean(-1))  # [N] (1/V) sum_w log p(w)
 
-    def vocab_log_probs(self, features: torch.Tensor, attention: torch.Tensor | None,
-                        enc: EncoderOutput, mask: torch.Tensor) -> torch.Tensor:
-        """``log p(w)`` for every word ``w`` of the output vocabulary at the ``N`` positions
-        where ``mask`` ``[B, T]`` is True (arguments of :meth:`gold_log_probs`): ``[N, V]``,
-        what label smoothing spreads its share over."""
-        logits = self.scores(features[mask], None, enc)  # [N, V]
-        return torch.log_softmax(logits, dim=-1)
+    def spread(self, scores: torch.Tensor) -> torch.Tensor:
+        """``(1/V) sum_w log p(w)`` ``[...]`` over the ``V`` output words, from scores
+        ``[..., V]`` of :meth:`scores` (logits): what label smoothing spreads its share over."""
+        return torch.log_softmax(scores, dim=-1).mean(-1)
 
     def forward(self, prev: torch.Tensor, state: Any, enc: EncoderOutput) -> DecoderStep:
         """One step: ``prev`` ``[B]`` ids ``y_{t-1}`` -> :class:`DecoderStep` (``logits``
@@ -280,14 +298,15 @@ class Seq2Seq(nn.Module):
             total = nn.functional.cross_entropy(decided.flatten(0, 1), tgt_out[:, steps].flatten(),
                                                 ignore_index=PAD_ID, reduction="sum")
             rest[:, steps] = False
-        gold = self.decoder.gold_log_probs(run.features, run.attention, run.enc, tgt_out,
-                                           rest)  # [N] log p(y_t)
-        nll = total - gold.sum()  # sum_t -log p(y_t)
-        if label_smoothing:
-            eps = label_smoothing
-            spread = self.decoder.vocab_log_probs(run.features, run.attention, run.enc,
-                                                  real).mean(-1)  # [N] (1/V) sum_w log p(w)
-            nll = (1 - eps) * nll - eps * spread.sum()
+        eps = label_smoothing
+        scored = self.decoder.gold_log_probs(run.features, run.attention, run.enc, tgt_out,
+                                             rest, spread=bool(eps))  # [N] log p(y_t), ...
+        nll = total - scored.gold.sum()  # sum_t -log p(y_t)
+        if eps:  # sum_t (1/V) sum_w log p(w), at the scored and at the decided steps
+            spread = scored.spread.sum()
+            if run.decided:
+                spread = spread + self.decoder.spread(decided)[real[:, steps]].sum()
+            nll = (1 - eps) * nll - eps * spread
         loss = nll / real.sum().clamp_min(1)  # mean over real tokens
         extra = self.auxiliary_loss(Seq2SeqOutput(None, run.attention), tgt_out)
         return loss if extra is None or not auxiliary else loss + extra

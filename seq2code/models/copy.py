@@ -48,7 +48,13 @@ from seq2code.models.attention import (
     AttentionLSTMEncoder,
     attention_parameters,
 )
-from seq2code.models.base import EncoderOutput, Seq2Seq, evaluating, on_model_device
+from seq2code.models.base import (
+    EncoderOutput,
+    GoldLogProbs,
+    Seq2Seq,
+    evaluating,
+    on_model_device,
+)
 from seq2code.models.registry import ModelKind
 from seq2code.tokens import canonicalize, decanonicalize
 from seq2code.vocab import EOS_ID, PAD_ID, SOS_ID, UNK_ID, Vocab
@@ -226,24 +232,27 @@ class CopyDecoder(AttentionLSTMDecoder):
         return final_distribution(vocab_logits, attention, enc.src_ext, features[..., -1:])
 
     def gold_log_probs(self, features: torch.Tensor, attention: torch.Tensor,
-                       enc: CopyEncoderOutput, targets: torch.Tensor,
-                       mask: torch.Tensor) -> torch.Tensor:
+                       enc: CopyEncoderOutput, targets: torch.Tensor, mask: torch.Tensor,
+                       spread: bool = False) -> GoldLogProbs:
         """``log P(y_t)`` ``[N]`` at the ``N`` positions of ``mask`` ``[B, T]``
-        (:func:`gold_log_probs`: no distribution over ``V + S``)."""
+        (:func:`gold_log_probs`: no distribution over ``V + S``); with ``spread``, the
+        distribution is built once (:func:`final_distribution`) for both ``log P(y_t)`` and
+        label smoothing's ``(1/V) sum_w log P(w)`` over the ``V`` words."""
         src_ext = enc.src_ext.unsqueeze(1).expand(-1, targets.size(1), -1)  # [B, T, S]
         chosen = features[mask]  # [N, H + H_enc + 1]
-        return gold_log_probs(self.out(chosen[:, :-1]), attention[mask], src_ext[mask],
-                              chosen[:, -1], targets[mask])
-
-    def vocab_log_probs(self, features: torch.Tensor, attention: torch.Tensor,
-                        enc: CopyEncoderOutput, mask: torch.Tensor) -> torch.Tensor:
-        """``log P(w)`` ``[N, V]`` of the final distribution (:func:`final_distribution`) at
-        the ``V`` words of the output vocabulary, at the ``N`` positions of ``mask``."""
-        src_ext = enc.src_ext.unsqueeze(1).expand(-1, mask.size(1), -1)  # [B, T, S]
-        chosen = features[mask]  # [N, H + H_enc + 1]
-        log_p = final_distribution(self.out(chosen[:, :-1]), attention[mask], src_ext[mask],
+        vocab_logits = self.out(chosen[:, :-1])  # [N, V]  W_o [s_t; c_t] + b_o
+        if not spread:
+            return GoldLogProbs(gold_log_probs(vocab_logits, attention[mask], src_ext[mask],
+                                               chosen[:, -1], targets[mask]), None)
+        log_p = final_distribution(vocab_logits, attention[mask], src_ext[mask],
                                    chosen[:, -1:])  # [N, V + S]
-        return log_p[:, :self.vocab_size]  # [N, V]
+        gold = log_p.gather(-1, targets[mask].unsqueeze(-1)).squeeze(-1)  # [N] log P(y_t)
+        return GoldLogProbs(gold, self.spread(log_p))
+
+    def spread(self, scores: torch.Tensor) -> torch.Tensor:
+        """``(1/V) sum_{w < V} log P(w)`` ``[...]`` from the final distribution's
+        log-probabilities ``[..., V + S]`` (:meth:`scores`): the ``V`` words only."""
+        return scores[..., :self.vocab_size].mean(-1)
 
 
 class CopySeq2Seq(Seq2Seq):
