@@ -78,6 +78,27 @@ def test_estimate_scales_timed_steps_by_batches_and_epochs(data, monkeypatch):
     assert estimate.train_flops > estimate.dev_flops > 0
 
 
+def test_estimate_scales_steps_by_their_batches_target_width(data, monkeypatch):
+    """On a clock where a training step takes 0.01 s per column of its batch's target, the
+    epoch's estimate is exactly 0.01 s times the columns of every batch (the long batches
+    that five evenly spaced samples miss included), not five steps' mean times the count."""
+    request = plan.want("lstm", train_options={"epochs": 1}, **SMALL)
+    clock = {"now": 0.0}
+    step = training.train_step
+
+    def timed_step(model, optimizer, batch, **kwargs):
+        clock["now"] += 0.01 * batch.tgt_out.size(1)
+        return step(model, optimizer, batch, **kwargs)
+
+    monkeypatch.setattr(training, "train_step", timed_step)
+    monkeypatch.setattr(plan.time, "perf_counter", lambda: clock["now"])
+    estimate = plan.estimate(request, data, device="cpu", steps=5, dev_steps=1)
+    batches = make_batches(data.pairs["train"], TINY.batch_size, shuffle=True, seed=0)
+    widths = [b.tgt_out.size(1) for b in batches]
+    assert estimate.train_seconds == pytest.approx(0.01 * sum(widths))
+    assert estimate.step_seconds * len(batches) != pytest.approx(0.01 * sum(widths))
+
+
 def test_estimate_times_chapter_9s_training_as_train_runs_it(data, monkeypatch):
     """A request with label smoothing and an average: the timed steps smooth the loss and
     update the average, and each epoch's dev evaluation counts twice (the average's weights
