@@ -5,10 +5,11 @@ suite), ``cpu`` (what the rendered book shows: minutes on a laptop) and ``full``
 data, the real result). Without the variable, ``full`` is picked when a CUDA GPU is present
 and ``cpu`` otherwise. Profiles change sizes and epochs, never code paths.
 
-The ``cpu`` profile is sized so that the whole book (eleven trained models) builds in under
-half an hour on a 2-core laptop CPU: every training pair, the course's size (embedding 128,
-hidden 256) and three epochs (on this course's 2-core machine: 31 s for the RNN, 56 s for the
-LSTM, 99 s for the attention model, about 15 minutes for all eleven). ``full`` trains the same
+The ``cpu`` profile trains every training pair at the course's size (embedding 128, hidden
+256) for three epochs: on this course's 2-core machine 31 s for the RNN, 56 s for the LSTM,
+99 s for the attention model, about 15 minutes for the eleven models of chapters 2 to 8, which
+build in under half an hour; chapter 9 trains five or six copy models more (2.5 to 3 minutes
+each), and the whole book took 44 minutes (README, "Two commands"). ``full`` trains the same
 size for up to 30 epochs, stopping once five epochs in a row bring no better dev exact match.
 """
 
