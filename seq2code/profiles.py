@@ -8,8 +8,8 @@ and ``cpu`` otherwise. Profiles change sizes and epochs, never code paths.
 The ``cpu`` profile trains every training pair at the course's size (embedding 128, hidden
 256) for three epochs: on this course's 2-core machine 31 s for the RNN, 56 s for the LSTM,
 99 s for the attention model, about 15 minutes for the eleven models of chapters 2 to 8, which
-build in under half an hour; chapter 9 trains five or six copy models more (2.5 to 3 minutes
-each), and the whole book took 44 minutes (README, "Two commands"). ``full`` trains the same
+build in under half an hour; chapter 9 trains five or six copy models more (2.1 to 2.4 minutes
+each), and the whole book takes about 35 minutes (README, "Two commands"). ``full`` trains the same
 size for up to 30 epochs, stopping once five epochs in a row bring no better dev exact match.
 """
 
