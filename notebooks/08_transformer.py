@@ -918,38 +918,33 @@ display(Markdown(
 # per row.
 
 # %% tags=["hide-input"]
-FULL_PROFILE_MEASURED = [  # README.md, "Measured in the full profile", row by row
-    {"model": "attention + copy", "kind": "copy", "date": "2026-12-03",
-     "commit": "9e9cd74", "best dev exact": 0.674, "best epoch": "11 of 16",
-     "minutes to the best / to the stop":
-         "11.7 / 15.4 wall; 7.4 / 10.8 at the median epoch of 40 s",
-     "test exact": 0.704, "test canonical": 0.712, "BLEU": 60.2, "parses": 0.890},
-    {"model": "attention + copy", "kind": "copy", "date": "2026-11-27",
-     "commit": "d7b74aa", "best dev exact": 0.678,
-     "best epoch": "12 of 13, stopped by hand",
-     "minutes to the best / to the stop": "about 26 (12 epochs of about 130 s)",
-     "test exact": 0.710, "test canonical": 0.721, "BLEU": 61.2, "parses": 0.886},
-    {"model": "LSTM + attention", "kind": "attention", "date": "2026-12-03",
-     "commit": "34d4702", "best dev exact": 0.265, "best epoch": "16 of 21",
-     "minutes to the best / to the stop": "29.0 / 35.2 wall at one thread",
-     "test exact": 0.219, "test canonical": 0.219, "BLEU": 31.2, "parses": 0.321},
-    {"model": "LSTM + attention", "kind": "attention", "date": "2026-11-27",
-     "commit": "3591ffa", "best dev exact": 0.260, "best epoch": "12 of 17",
-     "minutes to the best / to the stop": "21 / 30",
-     "test exact": 0.212, "test canonical": 0.212, "BLEU": 30.2, "parses": 0.309},
-    {"model": "LSTM", "kind": "lstm", "date": "2026-12-03",
-     "commit": "34d4702", "best dev exact": 0.230, "best epoch": "22 of 27",
-     "minutes to the best / to the stop": "21.1 / 24.9 wall at one thread",
-     "test exact": 0.179, "test canonical": 0.179, "BLEU": 22.0, "parses": 0.335},
-    {"model": "copy + coverage", "kind": "coverage", "date": "2026-12-03",
-     "commit": "6da0527", "best dev exact": 0.654, "best epoch": "10 of 15",
-     "minutes to the best / to the stop": "14.3 / 20.8 wall at one thread",
-     "test exact": 0.693, "test canonical": 0.702, "BLEU": 59.3, "parses": 0.873},
-    {"model": "copy + coverage", "kind": "coverage", "date": "2026-11-27",
-     "commit": "e420d92", "best dev exact": 0.672, "best epoch": "20 of 25",
-     "minutes to the best / to the stop": "44 / 55",
-     "test exact": 0.705, "test canonical": 0.714, "BLEU": 61.0, "parses": 0.866},
-]
+MEASURED_FIELDS = ("model", "kind", "date", "commit", "best dev exact", "best epoch",
+                   "minutes to the best / to the stop", "test exact", "test canonical",
+                   "BLEU", "parses")
+FULL_PROFILE_MEASURED = [dict(zip(MEASURED_FIELDS, row, strict=True)) for row in [
+    # README.md, "Measured in the full profile", row by row
+    ("attention + copy", "copy", "2026-12-03", "9e9cd74", 0.674, "11 of 16",
+     "11.7 / 15.4 wall; 7.4 / 10.8 at the median epoch of 40 s",
+     0.704, 0.712, 60.2, 0.890),
+    ("attention + copy", "copy", "2026-11-27", "d7b74aa", 0.678,
+     "12 of 13, stopped by hand", "about 26 (12 epochs of about 130 s)",
+     0.710, 0.721, 61.2, 0.886),
+    ("LSTM + attention", "attention", "2026-12-03", "34d4702", 0.265, "16 of 21",
+     "29.0 / 35.2 wall at one thread",
+     0.219, 0.219, 31.2, 0.321),
+    ("LSTM + attention", "attention", "2026-11-27", "3591ffa", 0.260, "12 of 17",
+     "21 / 30",
+     0.212, 0.212, 30.2, 0.309),
+    ("LSTM", "lstm", "2026-12-03", "34d4702", 0.230, "22 of 27",
+     "21.1 / 24.9 wall at one thread",
+     0.179, 0.179, 22.0, 0.335),
+    ("copy + coverage", "coverage", "2026-12-03", "6da0527", 0.654, "10 of 15",
+     "14.3 / 20.8 wall at one thread",
+     0.693, 0.702, 59.3, 0.873),
+    ("copy + coverage", "coverage", "2026-11-27", "e420d92", 0.672, "20 of 25",
+     "44 / 55",
+     0.705, 0.714, 61.0, 0.866),
+]]
 for row in FULL_PROFILE_MEASURED:
     row["command"] = (f"python -m seq2code train --model {row['kind']} --profile full "
                       f"--out runs/{row['kind']} && python -m seq2code evaluate "
