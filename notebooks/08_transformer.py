@@ -959,14 +959,33 @@ Table(["model", "commit", *FIGURES],
 # %% [markdown]
 # The two rows of `copy`, of `attention` and of `coverage` are the same model and training
 # at two commits; since 9e9cd74 the batches are bucketed by the code's length, so the later
-# runs took other paths through training, one run each (the later `coverage` run stopped
-# earlier, 1.2 points lower on test). The later runs' wall-clock minutes are not the faster
-# core's alone: a benchmark ran beside the `copy` run's first two epochs (at its median epoch
-# of 40 s the best epoch came after 7.4 minutes), and the other three ran at one thread
-# beside another training. The `lstm` row, trained until dev stopped improving, shows what
-# more training does to the seed models' comparison: the LSTM ends 4.0 points below the
-# attention model on test (17.9% against 21.9%, a ratio of 1.22), where the cpu build that
-# the README measured, three epochs each, left it at 9.7% against 14.0% (1.44).
+# runs took other paths through training, one run each. The later runs' wall-clock minutes
+# are not the faster core's alone: a benchmark ran beside the `copy` run's first two epochs
+# (at its median epoch of 40 s the best epoch came after 7.4 minutes), and the other three
+# ran at one thread beside another training.
+
+# %% tags=["remove-input"]
+def newest(kind):
+    """The most recent measured row of ``kind``."""
+    return max((row for row in FULL_PROFILE_MEASURED if row["kind"] == kind),
+               key=lambda row: row["date"])
+
+
+coverage_gap = newest("coverage")["test canonical"] - min(
+    (row for row in FULL_PROFILE_MEASURED if row["kind"] == "coverage"),
+    key=lambda row: row["date"])["test canonical"]
+full_lstm, full_attention = newest("lstm")["test exact"], newest("attention")["test exact"]
+build_test = {row[0]: row[6] for row in closing}  # this build's test exact match
+display(Markdown(
+    f"The later `coverage` run stopped earlier and differs from the earlier one by "
+    f"{100 * coverage_gap:+.1f} points of test canonical exact match. The `lstm` row, "
+    f"trained until dev stopped improving, shows what longer training does to the seed "
+    f"models' comparison: the LSTM writes {full_lstm:.1%} of the test lines exactly and the "
+    f"attention model {full_attention:.1%}, {100 * (full_attention - full_lstm):.1f} points "
+    f"apart; this build's `{profile.name}` models, above, write {build_test['LSTM']:.1%} "
+    f"and {build_test['LSTM + attention']:.1%}."))
+
+# %% [markdown]
 # Each row's date, commit and commands (folded in the book):
 
 # %% tags=["hide-input", "hide-output"]
